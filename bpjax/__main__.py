@@ -1,0 +1,5 @@
+import sys
+
+from bpjax.cli import main
+
+sys.exit(main())

@@ -1,0 +1,187 @@
+"""Aggregation: from card readings to a bias, a confidence, states and a position size.
+
+All inside the jitted tick, per (sym, mode):
+
+1. Multi-timeframe confirmation, per card. The timeframes are mixed with the
+   mode's timeframe weights, each weighted by the card's confidence:
+   ``d_card = sum_tf w c d / sum_tf w c`` (likewise strength), ``c_card = sum_tf w c``.
+   ``agreement`` = timeframe-weight share, among timeframes with confidence, whose
+   direction has the sign of ``d_card``; it scales confidence by (1 + agreement) / 2.
+2. contribution = direction x strength x confidence (x category weight, below).
+3. Category score = sum of contributions / sum of confidences of the category's
+   cards, in [-1, 1] (reported x100).
+   Composite bias = 100 x sum_cat w_cat x sum contributions / sum_cat |w_cat| x sum
+   confidences: a confidence- and weight-averaged direction x strength, in [-100, 100].
+4. Confidence, in [0, 100] = 100 x data confidence x (1 + consensus) / 2 x conflict factor,
+   data confidence the weight-averaged card confidence, consensus = |sum w S| / sum |w| |S|
+   over category sums S (1 when categories agree).
+5. Conflicted: the composite computed on the shortest and on the longest timeframe
+   alone point in opposite directions, both beyond ``conflict_threshold``.
+6. States, with a fast and a slow memory of the bias (EMAs over publish periods):
+   transition (directional now, neutral or opposite in the slow memory),
+   deceleration (directional, same side, fast |bias| < ratio x slow |bias|),
+   exhaustion (|bias| beyond ``exhaustion_bias``, or a large share of confident cards
+   at extreme strength on the bias side), conflicted. The ``state`` label takes the
+   first that holds of: conflicted, exhaustion, transition, deceleration, trending
+   (|bias| >= neutral band), neutral.
+7. Sizing: horizon volatility sigma_h from the per-bar return volatility of each
+   timeframe (mixed per second with the timeframe weights, scaled to the mode's
+   horizon); stop = k x sigma_h x (2 - confidence/100), widened 1.5x when conflicted;
+   size = sign(bias) x min(risk / stop x confidence/100 x |bias|/100, max_position).
+
+Every division is guarded; outputs are finite whatever the inputs.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+from bpjax.cards.base import safe_div
+from bpjax.defines import STATES
+from bpjax.lifter import CardBatch
+from bpjax.params import AGG, Params
+from bpjax.types import Array, Bool, Float, Int
+
+STATE_CODE = {name: i for i, name in enumerate(STATES)}
+
+
+class Aggregate(NamedTuple):
+    bias: Float[Array, "sym mode"]  # [-100, 100]
+    confidence: Float[Array, "sym mode"]  # [0, 100]
+    conflicted: Bool[Array, "sym mode"]
+    state: Int[Array, "sym mode"]  # index into bpjax.defines.STATES
+    transition: Bool[Array, "sym mode"]
+    deceleration: Bool[Array, "sym mode"]
+    exhaustion: Bool[Array, "sym mode"]
+    agreement: Float[Array, "sym mode"]  # [0, 1] confidence-weighted timeframe agreement
+    category_scores: Float[Array, "sym mode cat"]  # [-100, 100]
+    timeframe_bias: Float[Array, "sym mode tf"]  # [-100, 100] composite on one timeframe
+    size: Float[Array, "sym mode"]  # signed position, notional / equity
+    stop: Float[Array, "sym mode"]  # stop distance, fraction of price
+    card_direction: Float[Array, "sym mode card"]  # timeframes mixed
+    card_strength: Float[Array, "sym mode card"]
+    card_confidence: Float[Array, "sym mode card"]
+    memory: Float[Array, "sym mode 3"]  # fast bias, slow bias, memory weight
+
+
+def _composite(signal, confidence, membership, weights):
+    """Weight-averaged composite of (card, ...) contributions and confidences: the (...) bias, and
+    the per-category sums (..., cat). ``weights`` broadcasts against (..., cat)."""
+    category_signal = jnp.einsum("c...,ck->...k", signal, membership)
+    category_confidence = jnp.einsum("c...,ck->...k", confidence, membership)
+    numerator = jnp.sum(weights * category_signal, axis=-1)
+    denominator = jnp.sum(jnp.abs(weights) * category_confidence, axis=-1)
+    return 100.0 * jnp.clip(safe_div(numerator, denominator), -1.0, 1.0), category_signal, category_confidence
+
+
+def aggregate(
+    cards: CardBatch,
+    params: Params,
+    memory: Float[Array, "sym mode 3"],
+    membership: Float[Array, "card cat"],
+    bar_volatility: Float[Array, "sym mode tf"],
+    timeframe_seconds: Float[Array, " tf"],
+) -> Aggregate:
+    p = params.aggregation  # (mode, key)
+
+    def setting(key):
+        return p[:, AGG[key]][None, :]  # (1, mode) broadcasts over sym
+
+    d, s, c = cards.direction, cards.strength, cards.confidence  # (card, sym, mode, tf)
+    tf_weight = params.timeframe_weights[None, None, :, :]  # (1, 1, mode, tf)
+    weights = params.category_weights[None, :, :]  # (1, mode, cat)
+
+    # 1. multi-timeframe confirmation per card
+    wc = tf_weight * c
+    card_confidence = jnp.sum(wc, axis=-1)  # (card, sym, mode)
+    card_direction = safe_div(jnp.sum(wc * d, axis=-1), card_confidence)
+    card_strength = safe_div(jnp.sum(wc * s, axis=-1), card_confidence)
+    present = jnp.where(c > 0, tf_weight, 0.0)
+    same_side = (jnp.sign(d) == jnp.sign(card_direction)[..., None]) & (jnp.abs(d) > 1e-6)
+    card_agreement = safe_div(jnp.sum(jnp.where(same_side, present, 0.0), axis=-1), jnp.sum(present, axis=-1))
+    card_confidence = card_confidence * 0.5 * (1.0 + card_agreement)
+
+    # 2-3. contributions, categories, composite
+    contribution = card_direction * card_strength * card_confidence
+    bias, category_signal, category_confidence = _composite(
+        contribution, card_confidence, membership, weights
+    )
+    category_scores = 100.0 * jnp.clip(safe_div(category_signal, category_confidence), -1.0, 1.0)
+
+    # 5. conflict between the shortest and the longest timeframe
+    timeframe_bias, _, _ = _composite(d * s * c, c, membership, weights[:, :, None, :])  # (sym, mode, tf)
+    short, long = timeframe_bias[..., 0], timeframe_bias[..., -1]
+    threshold = setting("conflict_threshold")
+    conflicted = (short * long < 0) & (jnp.abs(short) > threshold) & (jnp.abs(long) > threshold)
+
+    # 4. confidence
+    count = jnp.sum(membership, axis=0)[None, None, :]  # cards per category
+    data_confidence = safe_div(
+        jnp.sum(jnp.abs(weights) * category_confidence, axis=-1), jnp.sum(jnp.abs(weights) * count, axis=-1)
+    )
+    weighted = weights * category_signal
+    consensus = safe_div(jnp.abs(jnp.sum(weighted, axis=-1)), jnp.sum(jnp.abs(weighted), axis=-1))
+    factor = jnp.where(conflicted, setting("conflict_confidence_factor"), 1.0)
+    confidence = jnp.clip(100.0 * data_confidence * 0.5 * (1.0 + consensus) * factor, 0.0, 100.0)
+    agreement = safe_div(jnp.sum(card_agreement * card_confidence, axis=0), jnp.sum(card_confidence, axis=0))
+
+    # 6. states from the bias memory
+    fast, slow, seen = memory[..., 0], memory[..., 1], memory[..., 2]
+    band = setting("neutral_band")
+    directional = jnp.abs(bias) >= band
+    remembered = seen > 0
+    transition = directional & remembered & ((jnp.abs(slow) < band) | (jnp.sign(slow) != jnp.sign(bias)))
+    fast_alpha, slow_alpha = setting("fast_alpha"), setting("slow_alpha")
+    new_fast = jnp.where(remembered, fast + fast_alpha * (bias - fast), bias)
+    new_slow = jnp.where(remembered, slow + slow_alpha * (bias - slow), bias)
+    deceleration = (
+        directional
+        & ~transition
+        & (jnp.sign(new_slow) == jnp.sign(bias))
+        & (jnp.abs(new_fast) < setting("deceleration_ratio") * jnp.abs(new_slow))
+    )
+    extreme = (s >= setting("extreme_strength")[None, :, :, None]) & (
+        jnp.sign(d) == jnp.sign(bias)[None, :, :, None]
+    )
+    extreme_share = safe_div(jnp.sum(jnp.where(extreme, c, 0.0), axis=(0, 3)), jnp.sum(c, axis=(0, 3)))
+    exhaustion = directional & (
+        (jnp.abs(bias) >= setting("exhaustion_bias")) | (extreme_share >= setting("exhaustion_share"))
+    )
+    state = jnp.where(directional, STATE_CODE["trending"], STATE_CODE["neutral"])
+    state = jnp.where(deceleration, STATE_CODE["deceleration"], state)
+    state = jnp.where(transition, STATE_CODE["transition"], state)
+    state = jnp.where(exhaustion, STATE_CODE["exhaustion"], state)
+    state = jnp.where(conflicted, STATE_CODE["conflicted"], state)
+    new_memory = jnp.stack([new_fast, new_slow, jnp.ones_like(seen)], axis=-1)
+
+    # 7. size and stop from horizon volatility
+    variance_per_second = jnp.sum(
+        params.timeframe_weights[None] * safe_div(bar_volatility**2, timeframe_seconds[None, None, :]),
+        axis=-1,
+    )
+    horizon_volatility = jnp.sqrt(jnp.maximum(variance_per_second * setting("horizon_seconds"), 0.0))
+    stop = setting("stop_volatility_multiple") * horizon_volatility * (2.0 - confidence / 100.0)
+    stop = stop * jnp.where(conflicted, 1.5, 1.0)
+    raw_size = safe_div(setting("risk_per_trade"), stop) * (confidence / 100.0) * (jnp.abs(bias) / 100.0)
+    size = jnp.sign(bias) * jnp.minimum(raw_size, setting("max_position"))
+
+    return Aggregate(
+        bias=bias,
+        confidence=confidence,
+        conflicted=conflicted,
+        state=state.astype(jnp.int32),
+        transition=transition,
+        deceleration=deceleration,
+        exhaustion=exhaustion,
+        agreement=agreement,
+        category_scores=category_scores,
+        timeframe_bias=timeframe_bias,
+        size=size,
+        stop=stop,
+        card_direction=jnp.moveaxis(card_direction, 0, -1),
+        card_strength=jnp.moveaxis(card_strength, 0, -1),
+        card_confidence=jnp.moveaxis(card_confidence, 0, -1),
+        memory=new_memory,
+    )

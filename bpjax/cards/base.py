@@ -1,0 +1,206 @@
+"""What a card sees and returns, and the masked window operations card authors use.
+
+A card is a pure function ``fn(x: CardInput) -> CardOutput`` written for ONE
+``(sym, mode, tf)`` slice; the lifter (:mod:`bpjax.lifter`) vmaps it over every
+symbol, mode and timeframe. Cross-sectional cards get the same view with a
+leading ``sym`` axis on every array. Card authors never write batching code,
+never branch in Python on data, and never raise: a slice without enough history
+gets low confidence through masks, and the lifter replaces any NaN/inf output by
+a neutral reading with a status flag.
+
+Output conventions (every card's docstring states its own reading):
+
+* ``direction`` in [-1, 1]: positive means the card expects price to rise.
+* ``strength`` in [0, 1]: how far the reading is from neutral.
+* ``confidence`` in [0, 1]: the card's own trust in its reading. The lifter
+  multiplies it by data quality (input coverage over the lookback, freshness of
+  this tick's inputs, warm-up of the streams), so cards only state what is
+  specific to them.
+* ``value``: the raw reading in the card's natural unit (RSI points, a z-score,
+  a rate), for explanation and for checks against TA-Lib.
+
+Cards read history through declared features: streams (:mod:`bpjax.streams`,
+exponentially weighted, O(1) per bar) and window features (:mod:`bpjax.windows`,
+rolling sums/extremes/lags computed for all cards at once). What a card does
+itself is elementwise arithmetic on those scalars, which XLA fuses across cards.
+
+z-score readings map through :func:`from_z`: ``direction = tanh(z)`` and
+``strength = tanh(|z| / 2)``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+from bpjax import streams
+from bpjax.fields import FIELD_INDEX
+from bpjax.streams import Stream
+from bpjax.types import Array, Bool, Float
+from bpjax.windows import Window
+
+TINY = 1e-12
+
+
+class CardOutput(NamedTuple):
+    direction: Float[Array, ...]
+    strength: Float[Array, ...]
+    confidence: Float[Array, ...]
+    value: Float[Array, ...]
+
+
+class CardInput:
+    """One slice of the engine's state as a card sees it. Shapes are for one (sym, mode, tf) slice;
+    cross-sectional cards see the same with a ``sym`` axis where ``...`` stands.
+
+    windows     (window, ...)     float32 window features (bpjax.windows), this mode's lookbacks
+    counts      (window, ...)     float32 bars with data behind each window feature
+    streams     (3, stream, ...)  float32 provisional mean/var/weight (open bar folded in)
+    committed   (3, stream, ...)  float32 mean/var/weight as of the last closed bar
+    latest      (..., field)      float32 this tick's snapshot, ``fresh_mask`` its mask
+    scale       ()                float32 the mode's lookback scale
+    progress    ()                float32 share of the open bar elapsed
+    bar_seconds ()                float32 the timeframe's bar length
+
+    A card may only read the streams and window features it declared; anything else raises
+    at trace time, naming the card and the feature.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        windows,
+        counts,
+        streams,
+        committed,
+        latest,
+        fresh_mask,
+        scale,
+        window_length: int,
+        progress,
+        bar_seconds,
+        params: dict[str, Array],
+        stream_index: dict[Stream, int],
+        window_index: dict[Window, int],
+    ):
+        self.name = name
+        self.windows = windows
+        self.counts = counts
+        self.streams = streams
+        self.committed = committed
+        self.latest = latest
+        self.fresh_mask = fresh_mask
+        self.scale = scale
+        self.progress = progress
+        self.bar_seconds = bar_seconds
+        self.params = params
+        self._stream_index = stream_index
+        self._window_index = window_index
+        self.window_length = window_length
+
+    def _lookup(self, table: dict, key, kind: str) -> int:
+        try:
+            return table[key]
+        except KeyError:
+            raise KeyError(f"card {self.name!r} reads {kind} {key} that it did not declare") from None
+
+    # --- window features ------------------------------------------------------------------------
+    def w(self, feature: Window) -> Float[Array, ...]:
+        """Value of a declared window feature."""
+        return self.windows[self._lookup(self._window_index, feature, "window feature")]
+
+    def has(self, feature: Window) -> Bool[Array, ...]:
+        """True where a declared window feature had data (a lag: that bar is present)."""
+        return self.counts[self._lookup(self._window_index, feature, "window feature")] > 0
+
+    def n(self, lookback: float) -> Float[Array, ""]:
+        """Effective bars for a day-mode lookback in this mode: round(lookback x scale), >= 1."""
+        return jnp.clip(jnp.round(lookback * self.scale), 1.0, self.window_length - 1.0)
+
+    # --- this tick --------------------------------------------------------------------------------
+    def last(self, name: str) -> Float[Array, ...]:
+        """This tick's snapshot value of a field."""
+        return self.latest[..., FIELD_INDEX[name]]
+
+    def fresh(self, *names: str) -> Bool[Array, ...]:
+        out = self.fresh_mask[..., FIELD_INDEX[names[0]]]
+        for name in names[1:]:
+            out = out & self.fresh_mask[..., FIELD_INDEX[name]]
+        return out
+
+    # --- streams --------------------------------------------------------------------------------
+    def _stream(self, stream: Stream) -> int:
+        return self._lookup(self._stream_index, stream, "stream")
+
+    def mean(self, stream: Stream) -> Float[Array, ...]:
+        return self.streams[0, self._stream(stream)]
+
+    def std(self, stream: Stream) -> Float[Array, ...]:
+        return jnp.sqrt(jnp.maximum(self.streams[1, self._stream(stream)], 0.0))
+
+    def weight(self, stream: Stream) -> Float[Array, ...]:
+        """1 - (1 - alpha)^bars: how warmed-up the stream is (0 before its first bar)."""
+        return self.streams[2, self._stream(stream)]
+
+    def prev_mean(self, stream: Stream) -> Float[Array, ...]:
+        """The stream's mean at the last closed bar (without the open bar)."""
+        return self.committed[0, self._stream(stream)]
+
+    def p(self, name: str) -> Float[Array, ""]:
+        return self.params[name]
+
+
+# --- helpers (masked reductions run over the trailing axis: the symbol axis in cross-sections) ----
+
+
+def safe_div(a, b, default=0.0):
+    ok = jnp.abs(b) > TINY
+    return jnp.where(ok, a / jnp.where(ok, b, 1.0), default)
+
+
+def safe_log(x):
+    return jnp.log(jnp.where(x > 0, x, 1.0))
+
+
+def log_ratio(a, b):
+    """log(a / b) for positive a and b (0 otherwise), precise for a close to b."""
+    return streams.log_ratio(a, b)
+
+
+def count(mask) -> Float[Array, ...]:
+    return jnp.sum(mask, axis=-1, dtype=jnp.float32)
+
+
+def wmean(values, mask):
+    """Mean over the masked entries of the trailing axis."""
+    return safe_div(jnp.sum(jnp.where(mask, values, 0.0), axis=-1), count(mask))
+
+
+def wstd(values, mask):
+    """Population standard deviation over the masked entries of the trailing axis (two-pass)."""
+    mu = wmean(values, mask)
+    deviation = jnp.where(mask, values - mu[..., None], 0.0)
+    return jnp.sqrt(safe_div(jnp.sum(deviation * deviation, axis=-1), count(mask)))
+
+
+def from_z(z) -> tuple[Array, Array]:
+    """(direction, strength) of a z-score: tanh(z) and tanh(|z| / 2)."""
+    return jnp.tanh(z), jnp.tanh(jnp.abs(z) / 2.0)
+
+
+def oscillator(value, center, half_range) -> tuple[Array, Array]:
+    """(direction, strength) of a bounded oscillator: (value - center) / half_range, clipped."""
+    d = jnp.clip((value - center) / half_range, -1.0, 1.0)
+    return d, jnp.abs(d)
+
+
+def output(direction, strength, confidence, value) -> CardOutput:
+    f32 = jnp.float32
+    return CardOutput(
+        jnp.asarray(direction, f32),
+        jnp.asarray(strength, f32),
+        jnp.asarray(confidence, f32),
+        jnp.asarray(value, f32),
+    )

@@ -1,0 +1,144 @@
+"""The ``bpjax`` command line: run, cards, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from bpjax.config import ConfigError, load_config
+
+
+def _symbol_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--symbols takes comma-separated integers like 21,210,2100, was {text!r}"
+        ) from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"--symbols counts must be >= 1, was {text!r}")
+    return counts
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, was {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, was {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bpjax", description="Crypto perpetual-futures decision engine on JAX."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the engine and publish per mode (the main job)")
+    run.add_argument("--config", help="TOML config (default: configs/default.toml)")
+    run.add_argument(
+        "--source", choices=["sim"], default="sim", help="market data source (sim: embedded simulator)"
+    )
+    run.add_argument(
+        "--ticks", type=_positive, help="stop after N engine ticks on simulated time (as fast as possible)"
+    )
+    run.add_argument("--jsonl", metavar="PATH", help="write one JSON object per published (tick, mode)")
+    run.add_argument(
+        "--with-cards", action="store_true", help="add every card's [direction, strength, confidence]"
+    )
+    run.add_argument("--seed", type=int, help="simulator seed (overrides simulator.seed)")
+    run.add_argument("--quiet", action="store_true", help="no live view")
+
+    cards = commands.add_parser("cards", help="list the registered cards")
+    cards.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    bench = commands.add_parser(
+        "bench", help="measure tick latency and compile time against the alternatives"
+    )
+    bench.add_argument("--config", help="TOML config (default: configs/default.toml)")
+    bench.add_argument(
+        "--symbols", type=_symbol_counts, default=[21, 210, 2100], help="symbol counts, e.g. 21,210,2100"
+    )
+    bench.add_argument("--ticks", type=_positive, default=300, help="measured ticks per symbol count")
+    bench.add_argument(
+        "--baseline-seconds", type=float, default=20.0, help="time budget per baseline measurement"
+    )
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def _run(args) -> int:
+    from bpjax.engine import enable_compilation_cache
+    from bpjax.runner import JsonlSink, Runner, SimSource, TableView
+
+    config = load_config(args.config)
+    enable_compilation_cache(config.engine.compilation_cache)
+    runner = Runner(config, source=SimSource(config, seed=args.seed), with_cards=args.with_cards)
+    sink = JsonlSink(args.jsonl) if args.jsonl else None
+    if sink:
+        runner.sinks.append(sink)
+    view = None
+    if not args.quiet:
+        view = TableView(runner)
+        runner.sinks.append(view)
+    try:
+        summary = runner.run(ticks=args.ticks)
+    except KeyboardInterrupt:
+        summary = runner.summary
+    finally:
+        if sink:
+            sink.close()
+    if view is not None and not view.tty:
+        print(view.render())
+    print(json.dumps({"summary": summary.as_dict()}), file=sys.stderr)
+    return 0
+
+
+def _cards(args) -> int:
+    from bpjax.cards import REGISTRY
+
+    cards = [spec.as_dict() for spec in REGISTRY.cards]
+    if args.json:
+        print(
+            json.dumps(
+                {"count": len(cards), "categories": list(REGISTRY.categories), "cards": cards}, indent=1
+            )
+        )
+        return 0
+    for card in cards:
+        print(
+            f"{card['category']:<16} {card['name']:<28} lookback {card['lookback']:>4}  {card['description']}"
+        )
+    print(f"{len(cards)} cards in {len(REGISTRY.categories)} categories")
+    return 0
+
+
+def _bench(args) -> int:
+    from bpjax.bench import format_report, run_bench
+
+    config = load_config(args.config)
+    report = run_bench(config, args.symbols, args.ticks, baseline_budget_s=args.baseline_seconds)
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return {"run": _run, "cards": _cards, "bench": _bench}[args.command](args)
+    except ConfigError as error:
+        print(f"bpjax: config error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

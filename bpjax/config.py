@@ -1,0 +1,412 @@
+"""Frozen, typed configuration parsed from TOML.
+
+Every table maps onto a frozen dataclass. Unknown keys, wrong types and values
+out of range are refused with a :class:`ConfigError` naming the key (dotted
+path), the value found and the valid range or choices. A configuration has a
+stable hash (:meth:`Config.hash`) that is stamped into every output.
+
+Structure (symbols, timeframes, modes) is static for the jitted tick; every
+number that tunes behaviour (weights, scales, thresholds) becomes a traced
+parameter in :mod:`bpjax.params`, so changing it never recompiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import math
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bpjax.defines import CATEGORIES, VENUES
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "default.toml"
+_SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}USDT$")
+OPERATIONAL_KEYS = ("platform", "compilation_cache")  # [engine] keys left out of Config.hash()
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown, of the wrong type or out of range."""
+
+
+def _spec(*, low: float | None = None, high: float | None = None, choices: tuple = (), doc: str = ""):
+    return {"low": low, "high": high, "choices": choices, "doc": doc}
+
+
+def setting(default: Any = dataclasses.MISSING, **spec: Any) -> Any:
+    """A dataclass field with a validation spec (range or choices) in its metadata."""
+    if default is dataclasses.MISSING:
+        return field(metadata=_spec(**spec))
+    if isinstance(default, dict | list):
+        raise TypeError("mutable defaults are not allowed in a frozen config")
+    return field(default=default, metadata=_spec(**spec))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaleSeconds:
+    """How long a feed group may stay silent (local receive time) before its fields are masked."""
+
+    trades: float = setting(60.0, low=1, high=86_400)
+    book: float = setting(30.0, low=1, high=86_400)
+    mark: float = setting(30.0, low=1, high=86_400)
+    funding: float = setting(600.0, low=1, high=86_400)
+    open_interest: float = setting(300.0, low=1, high=86_400)
+    liquidations: float = setting(120.0, low=1, high=86_400)
+    positioning: float = setting(1_200.0, low=1, high=86_400)
+    venue: float = setting(60.0, low=1, high=86_400)
+
+    def for_group(self, group: str) -> float:
+        return self.venue if group.startswith("venue_") else getattr(self, group)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    tick_seconds: int = setting(10, low=1, high=3_600, doc="engine tick period")
+    platform: str = setting("auto", choices=("auto", "cpu", "gpu", "tpu"))
+    large_trade_notional: float = setting(100_000.0, low=0, high=1e12)
+    compilation_cache: str = setting("~/.cache/bpjax/xla", doc="directory for compiled ticks; empty: off")
+    stale_seconds: StaleSeconds = field(default_factory=StaleSeconds)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UniverseConfig:
+    symbols: tuple[str, ...] = setting()
+    benchmark: str = setting("BTCUSDT")
+    primary_venue: str = setting("binance", choices=VENUES)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeframeConfig:
+    name: str = setting()
+    seconds: int = setting(low=1, high=7 * 86_400)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModeConfig:
+    name: str = setting()
+    publish_seconds: int = setting(low=1, high=86_400)
+    lookback_scale: float = setting(1.0, low=0.25, high=4.0)
+    horizon_seconds: int = setting(low=1, high=30 * 86_400)
+    timeframe_weights: tuple[float, ...] = setting(low=0, high=1e3)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AggregationConfig:
+    neutral_band: float = setting(15.0, low=0, high=100, doc="|bias| below this is neutral")
+    exhaustion_bias: float = setting(70.0, low=0, high=100)
+    exhaustion_share: float = setting(0.5, low=0, high=1)
+    extreme_strength: float = setting(0.9, low=0, high=1)
+    deceleration_ratio: float = setting(0.8, low=0, high=1)
+    conflict_threshold: float = setting(10.0, low=0, high=100)
+    conflict_confidence_factor: float = setting(0.6, low=0, high=1)
+    bias_fast_publishes: float = setting(1.0, low=0.1, high=1_000)
+    bias_slow_publishes: float = setting(6.0, low=0.1, high=1_000)
+    risk_per_trade: float = setting(0.01, low=0, high=1)
+    stop_volatility_multiple: float = setting(2.0, low=0.1, high=100)
+    max_position: float = setting(3.0, low=0, high=125)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimulatorConfig:
+    seed: int = setting(7, low=0, high=2**31 - 1)
+    start: str = setting("2026-01-05T00:00:00Z", doc="ISO 8601 UTC start of simulated time")
+    warmup_minutes: int = setting(3_840, low=0, high=60 * 24 * 60)
+    warmup_step_seconds: int = setting(3_600, low=1, high=86_400)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    universe: UniverseConfig
+    engine: EngineConfig
+    timeframes: tuple[TimeframeConfig, ...]
+    modes: tuple[ModeConfig, ...]
+    weights: tuple[tuple[str, float], ...] = ()
+    aggregation: AggregationConfig = field(default_factory=AggregationConfig)
+    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+    source_path: str = field(default="", compare=False, hash=False, repr=False)
+
+    # --- derived views -------------------------------------------------------------------------
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self.universe.symbols
+
+    @property
+    def mode_names(self) -> tuple[str, ...]:
+        return tuple(mode.name for mode in self.modes)
+
+    @property
+    def timeframe_names(self) -> tuple[str, ...]:
+        return tuple(tf.name for tf in self.timeframes)
+
+    def mode(self, name: str) -> ModeConfig:
+        for mode in self.modes:
+            if mode.name == name:
+                return mode
+        raise ConfigError(f"unknown mode {name!r}; valid modes: {', '.join(self.mode_names)}")
+
+    def category_weight(self, category: str) -> float:
+        return dict(self.weights).get(category, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as a TOML-shaped document (parse_config(to_dict()) round-trips)."""
+        data = _to_plain(self)
+        data.pop("source_path", None)
+        data["weights"] = dict(self.weights)
+        data["modes"] = {mode.pop("name"): mode for mode in data["modes"]}
+        return data
+
+    def hash(self) -> str:
+        """Stable 16-hex-digit hash of every setting that can change a number the engine produces
+        (not of the file's formatting or path, nor of where it runs or caches compiled code)."""
+        data = self.to_dict()
+        for key in OPERATIONAL_KEYS:
+            data["engine"].pop(key)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def start_time(self) -> dt.datetime:
+        return _parse_time(self.simulator.start, "simulator.start")
+
+    def with_symbols(self, symbols: tuple[str, ...]) -> Config:
+        """The same configuration over another universe (validated like a file would be)."""
+        data = self.to_dict()
+        data["universe"]["symbols"] = list(symbols)
+        if data["universe"]["benchmark"] not in symbols:
+            data["universe"]["benchmark"] = symbols[0]
+        return parse_config(data, source=self.source_path)
+
+    def replace(self, **sections: dict[str, Any]) -> Config:
+        """A copy with some keys of some tables changed, e.g. ``replace(engine={"tick_seconds": 1})``."""
+        data = self.to_dict()
+        for section, values in sections.items():
+            if section not in data or not isinstance(data[section], dict):
+                raise ConfigError(f"cannot replace keys of {section!r}")
+            data[section].update(values)
+        return parse_config(data, source=self.source_path)
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_to_plain(item) for item in value]
+    return value
+
+
+def _parse_time(text: str, key: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{key} must be an ISO 8601 time like 2026-01-05T00:00:00Z, was {text!r}") from None
+    if parsed.tzinfo is None:
+        raise ConfigError(f"{key} must carry a UTC offset (e.g. a trailing Z), was {text!r}")
+    return parsed.astimezone(dt.UTC)
+
+
+# --- generic table -> dataclass builder ------------------------------------------------------------
+
+
+def _describe_range(spec: dict[str, Any]) -> str:
+    if spec["choices"]:
+        return "one of " + ", ".join(repr(c) for c in spec["choices"])
+    low, high = spec["low"], spec["high"]
+    if low is not None and high is not None:
+        return f"in [{low:g}, {high:g}]"
+    if low is not None:
+        return f">= {low:g}"
+    if high is not None:
+        return f"<= {high:g}"
+    return "any value"
+
+
+def _check_scalar(value: Any, kind: type, key: str, spec: dict[str, Any]) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, was {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer {_describe_range(spec)}, was {value!r}")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key} must be a number {_describe_range(spec)}, was {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number {_describe_range(spec)}, was {value!r}")
+    elif kind is str and not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, was {value!r}")
+    if spec["choices"] and value not in spec["choices"]:
+        raise ConfigError(f"{key} must be {_describe_range(spec)}, was {value!r}")
+    low, high = spec["low"], spec["high"]
+    if (low is not None and value < low) or (high is not None and value > high):
+        noun = {int: "an integer", float: "a number"}.get(kind, "a value")
+        raise ConfigError(f"{key} must be {noun} {_describe_range(spec)}, was {value!r}")
+    return value
+
+
+def _build(cls: type, table: Any, path: str) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path or 'config'} must be a table, was {table!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "source_path"}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        where = f"[{path}]" if path else "the top level"
+        raise ConfigError(
+            f"unknown key {path + '.' if path else ''}{unknown[0]} in {where}; "
+            f"valid keys: {', '.join(sorted(fields))}"
+        )
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        key = f"{path}.{name}" if path else name
+        if name not in table:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"missing required key {key}")
+            continue
+        values[name] = _convert(hints[name], table[name], key, f.metadata or _spec())
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, key: str, spec: dict[str, Any]) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list, was {value!r}")
+        return tuple(_convert(item, v, f"{key}[{i}]", spec) for i, v in enumerate(value))
+    if isinstance(hint, types.UnionType):
+        raise TypeError(f"unsupported config type {hint}")
+    return _check_scalar(value, hint, key, spec)
+
+
+# --- whole-config parsing and cross-field validation -------------------------------------------------
+
+
+def parse_config(data: dict[str, Any], *, source: str = "") -> Config:
+    """Build and validate a :class:`Config` from a parsed TOML document."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"config must be a table, was {data!r}")
+    data = dict(data)
+    known = {"universe", "engine", "timeframes", "modes", "weights", "aggregation", "simulator"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]} at the top level; valid keys: {', '.join(sorted(known))}"
+        )
+    for required in ("universe", "timeframes", "modes"):
+        if required not in data:
+            raise ConfigError(f"missing required table [{required}]")
+
+    universe = _build(UniverseConfig, data["universe"], "universe")
+    engine = _build(EngineConfig, data.get("engine", {}), "engine")
+    timeframes_raw = data["timeframes"]
+    if not isinstance(timeframes_raw, list) or not timeframes_raw:
+        raise ConfigError(f"timeframes must be a non-empty array of tables, was {timeframes_raw!r}")
+    timeframes = tuple(_build(TimeframeConfig, tf, f"timeframes[{i}]") for i, tf in enumerate(timeframes_raw))
+    modes_raw = data["modes"]
+    if not isinstance(modes_raw, dict) or not modes_raw:
+        raise ConfigError(f"modes must be a table of mode tables, was {modes_raw!r}")
+    modes = []
+    for name, table in modes_raw.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"modes.{name} must be a table, was {table!r}")
+        modes.append(_build(ModeConfig, {"name": name, **table}, f"modes.{name}"))
+    weights_raw = data.get("weights", {})
+    if not isinstance(weights_raw, dict):
+        raise ConfigError(f"weights must be a table of category = weight, was {weights_raw!r}")
+    weights = []
+    for category, weight in weights_raw.items():
+        if category not in CATEGORIES:
+            raise ConfigError(f"unknown key weights.{category}; valid categories: {', '.join(CATEGORIES)}")
+        spec = _spec(low=-100.0, high=100.0)
+        weights.append((category, _check_scalar(weight, float, f"weights.{category}", spec)))
+    config = Config(
+        universe=universe,
+        engine=engine,
+        timeframes=timeframes,
+        modes=tuple(modes),
+        weights=tuple(sorted(weights)),
+        aggregation=_build(AggregationConfig, data.get("aggregation", {}), "aggregation"),
+        simulator=_build(SimulatorConfig, data.get("simulator", {}), "simulator"),
+        source_path=source,
+    )
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    symbols = config.universe.symbols
+    if not symbols:
+        raise ConfigError("universe.symbols must list at least one symbol, was []")
+    for i, symbol in enumerate(symbols):
+        if not _SYMBOL_PATTERN.match(symbol):
+            raise ConfigError(
+                f"universe.symbols[{i}] must be an upper-case USDT perpetual like BTCUSDT, was {symbol!r}"
+            )
+    duplicates = sorted({s for s in symbols if symbols.count(s) > 1})
+    if duplicates:
+        raise ConfigError(f"universe.symbols lists {duplicates[0]!r} more than once")
+    if config.universe.benchmark not in symbols:
+        raise ConfigError(
+            f"universe.benchmark must be one of universe.symbols, was {config.universe.benchmark!r}"
+        )
+
+    tick = config.engine.tick_seconds
+    names = [tf.name for tf in config.timeframes]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"timeframes names must be unique, found {names}")
+    seconds = [tf.seconds for tf in config.timeframes]
+    if seconds != sorted(set(seconds)):
+        raise ConfigError(
+            f"timeframes must be listed shortest first without repeats, found seconds {seconds}"
+        )
+    for i, tf in enumerate(config.timeframes):
+        if tf.seconds % tick:
+            raise ConfigError(
+                f"timeframes[{i}].seconds must be a multiple of engine.tick_seconds ({tick}) so bars "
+                f"close on tick boundaries, was {tf.seconds}"
+            )
+    for mode in config.modes:
+        key = f"modes.{mode.name}"
+        if mode.publish_seconds % tick:
+            raise ConfigError(
+                f"{key}.publish_seconds must be a multiple of engine.tick_seconds ({tick}), "
+                f"was {mode.publish_seconds}"
+            )
+        if len(mode.timeframe_weights) != len(config.timeframes):
+            raise ConfigError(
+                f"{key}.timeframe_weights must have one weight per timeframe "
+                f"({len(config.timeframes)}: {', '.join(names)}), found {len(mode.timeframe_weights)}"
+            )
+        if sum(mode.timeframe_weights) <= 0:
+            raise ConfigError(f"{key}.timeframe_weights must not all be zero")
+    aggregation = config.aggregation
+    if aggregation.bias_slow_publishes < aggregation.bias_fast_publishes:
+        raise ConfigError(
+            "aggregation.bias_slow_publishes must be >= aggregation.bias_fast_publishes "
+            f"({aggregation.bias_fast_publishes}), was {aggregation.bias_slow_publishes}"
+        )
+    config.start_time()
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load a TOML file (the repository's ``configs/default.toml`` when ``path`` is None)."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    if not path.exists():
+        hint = "" if path != DEFAULT_CONFIG_PATH else " (install from a checkout with `pip install -e .`)"
+        raise ConfigError(f"config file {str(path)!r} was not found{hint}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {error}") from None
+    return parse_config(data, source=str(path))

@@ -1,0 +1,310 @@
+"""The engine: ``init(config) -> EngineState`` and one jitted ``step(state, snapshot, params)``.
+
+Static versus traced, the one rule: structure is static and compiled in (symbols,
+timeframes, modes, the card list, ring length); every number is traced and passed
+in :class:`~bpjax.params.Params` (category weights, lookback scales, timeframe
+weights, card parameters, thresholds), so tuning and learning never recompile.
+
+A tick reads top to bottom::
+
+    sanitize snapshot -> ring buffers (open bar of every timeframe)
+    -> streams (commit closed bars, fold the open bar provisionally)
+    -> cards (every card x sym x mode x tf, vmapped) -> aggregation -> outputs
+
+Nothing inside the tick raises or syncs with the host: data problems become
+per-symbol status bits (``bpjax.defines.STATUS_*``) that the host loop reads.
+The step is compiled once, ahead of time, for the engine's shapes; the state
+buffers are donated, so the ring buffers are updated in place. Calling it with
+other shapes raises instead of silently recompiling.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bpjax import bars as ring_buffers
+from bpjax.aggregate import Aggregate, aggregate
+from bpjax.cards import REGISTRY, Registry
+from bpjax.cards.price_momentum import RETURNS
+from bpjax.config import Config
+from bpjax.defines import (
+    STATUS_INSUFFICIENT_HISTORY,
+    STATUS_NONFINITE_CARD,
+    STATUS_NONFINITE_INPUT,
+    STATUS_STALE_DERIVATIVES,
+    STATUS_STALE_PRICE,
+)
+from bpjax.fields import FIELD_INDEX, NUM_FIELDS
+from bpjax.lifter import SliceData, run_cards
+from bpjax.params import Params, init_params
+from bpjax.snapshot import Snapshot, SnapshotLayout
+from bpjax.streams import StreamBank
+from bpjax.types import Array, Bool, Float, Int
+from bpjax.windows import RingView, WindowCache
+
+INSUFFICIENT_QUALITY = 0.5
+
+
+class EngineState(NamedTuple):
+    ring: ring_buffers.Ring
+    windows: WindowCache  # prefix statistics of the closed bars, per timeframe
+    streams: Float[Array, "3 stream sym mode tf"]  # committed (last closed bar) mean/var/weight
+    memory: Float[Array, "sym mode 3"]  # bias memory: fast, slow, weight
+    tick: Int[Array, ""]
+
+
+class TickOutput(NamedTuple):
+    bias: Float[Array, "sym mode"]  # composite bias in [-100, 100]
+    confidence: Float[Array, "sym mode"]  # [0, 100]
+    conflicted: Bool[Array, "sym mode"]
+    state: Int[Array, "sym mode"]  # index into bpjax.defines.STATES
+    transition: Bool[Array, "sym mode"]
+    deceleration: Bool[Array, "sym mode"]
+    exhaustion: Bool[Array, "sym mode"]
+    agreement: Float[Array, "sym mode"]  # [0, 1]
+    category_scores: Float[Array, "sym mode cat"]  # [-100, 100]
+    timeframe_bias: Float[Array, "sym mode tf"]  # [-100, 100]
+    size: Float[Array, "sym mode"]  # signed notional / equity
+    stop: Float[Array, "sym mode"]  # fraction of price
+    price: Float[Array, " sym"]  # last price seen (0 if never)
+    status: Int[Array, " sym"]  # STATUS_* bits
+    card_direction: Float[Array, "sym mode card"]  # timeframes mixed
+    card_strength: Float[Array, "sym mode card"]
+    card_confidence: Float[Array, "sym mode card"]
+    metrics: dict[str, Array]
+
+
+def enable_compilation_cache(path: str) -> None:
+    """Keep compiled ticks on disk (JAX's persistent cache): later runs of the same config and
+    code load the executable instead of compiling. An empty path leaves the cache off."""
+    if path:
+        jax.config.update("jax_compilation_cache_dir", os.path.expanduser(path))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def resolve_device(platform: str) -> jax.Device:
+    """The device the tick runs on: ``auto`` takes JAX's default (a GPU when one is installed)."""
+    if platform == "auto":
+        return jax.devices()[0]
+    try:
+        return jax.devices(platform)[0]
+    except RuntimeError as error:
+        raise RuntimeError(
+            f"engine.platform = {platform!r} but JAX has no such device ({error}); "
+            f"available: {', '.join(sorted({d.platform for d in jax.devices()}))}"
+        ) from None
+
+
+class Engine:
+    """Static structure for one config and card registry, and the compiled tick."""
+
+    def __init__(
+        self,
+        config: Config,
+        registry: Registry = REGISTRY,
+        device: jax.Device | None = None,
+        *,
+        card_slices: bool = False,
+    ):
+        """``card_slices`` adds every card's per-(sym, mode, tf) reading to ``metrics["cards"]`` and
+        every window feature to ``metrics["windows"]`` (for tests and diagnostics; it makes the
+        output much larger)."""
+        if len(registry) == 0:
+            raise ValueError("the card registry is empty")
+        self.config = config
+        self.registry = registry
+        self.card_slices = card_slices
+        self.device = device or resolve_device(config.engine.platform)
+        self.cards = registry.cards
+        self.card_names = registry.names
+        self.categories = registry.categories
+        self.bank = StreamBank([RETURNS] + [s for spec in self.cards for s in spec.streams])
+        self.volatility_stream = self.bank.index[RETURNS]
+        max_scale = max(mode.lookback_scale for mode in config.modes)
+        self.lag = ring_buffers.window_length(registry.max_window(max_scale))
+        self.windows = registry.window_bank(self.lag, max_scale)
+        self.membership = registry.category_matrix()
+        self.timeframe_seconds = np.array([tf.seconds for tf in config.timeframes], np.float32)
+        self.shape = {
+            "sym": len(config.symbols),
+            "mode": len(config.modes),
+            "tf": len(config.timeframes),
+            "lag": self.lag,
+            "field": NUM_FIELDS,
+            "card": len(self.cards),
+            "cat": len(self.categories),
+            "stream": len(self.bank),
+            "window": len(self.windows),
+        }
+        self.layout = SnapshotLayout(self.shape["sym"], self.shape["tf"])
+        self.params = jax.device_put(init_params(config, registry), self.device)
+        self._jitted = jax.jit(self._step, donate_argnums=(0,))
+        self._compiled = None
+        self.compile_seconds: float | None = None
+        self.compilations = 0
+
+    # --- state --------------------------------------------------------------------------------
+    def init(self) -> EngineState:
+        n = self.shape
+        state = EngineState(
+            ring=ring_buffers.init_ring(n["tf"], n["sym"], n["lag"], n["field"]),
+            windows=self.windows.init_cache(n["tf"], n["sym"]),
+            streams=jnp.zeros((3, n["stream"], n["sym"], n["mode"], n["tf"]), jnp.float32),
+            memory=jnp.zeros((n["sym"], n["mode"], 3), jnp.float32),
+            tick=jnp.zeros((), jnp.int32),
+        )
+        return jax.device_put(state, self.device)
+
+    def state_bytes(self) -> int:
+        return int(sum(leaf.nbytes for leaf in jax.tree_util.tree_leaves(self.init())))
+
+    # --- the tick -----------------------------------------------------------------------------
+    def _step(self, state: EngineState, packed: Array, params: Params) -> tuple[EngineState, TickOutput]:
+        snapshot = self.layout.unpack(packed)
+        # sanitize: a non-finite value is masked, never folded
+        finite = jnp.isfinite(snapshot.fields)
+        nonfinite_input = jnp.any(snapshot.valid & ~finite, axis=-1)
+        valid = snapshot.valid & finite
+        fields = jnp.where(finite, snapshot.fields, 0.0).astype(jnp.float32)
+
+        # ring buffers: the open bar of every timeframe
+        step = ring_buffers.advance(state.ring, fields, valid, snapshot.bar_index)
+
+        # streams: commit the bar that closed (only timeframes that closed one), then fold the
+        # open bar provisionally
+        alphas = self.bank.alphas(params.lookback_scale)
+        committed = self._commit(state.streams, step, alphas)
+        x_open, ok_open = self.bank.series_values(step.open_bar, step.previous)  # (stream, tf, sym)
+        provisional = self.bank.update(
+            committed, jnp.swapaxes(x_open, 1, 2), jnp.swapaxes(ok_open, 1, 2), alphas
+        )
+
+        # window features: refresh the closed-bar cache of timeframes that closed a bar, then
+        # combine it with the open bar
+        view = RingView(
+            step.ring.bars,
+            step.ring.valid,
+            step.ring.slot_bar,
+            snapshot.bar_index,
+            step.open_bar,
+            step.previous,
+            step.new_bar,
+        )
+        window_cache = self.windows.refresh(state.windows, view)
+        windows = self.windows.compute(window_cache, view, params.lookback_scale)
+
+        # every card on every (sym, mode, tf)
+        timeframe_seconds = jnp.asarray(self.timeframe_seconds)
+        data = SliceData(
+            windows=windows.value,
+            counts=windows.count,
+            streams=provisional,
+            committed=committed,
+            latest=fields,
+            fresh=valid,
+            scale=params.lookback_scale,
+            progress=snapshot.bar_progress,
+            bar_seconds=timeframe_seconds,
+            card_params=params.card_params,
+        )
+        cards = run_cards(self.registry, self.bank, self.windows, data, self.lag)
+
+        # aggregation
+        # per-bar return volatility, capped at 100 % per bar so garbage prices cannot blow up stops
+        bar_volatility = jnp.sqrt(jnp.clip(provisional[1, self.volatility_stream], 0.0, 1.0))
+        result: Aggregate = aggregate(
+            cards, params, state.memory, jnp.asarray(self.membership), bar_volatility, timeframe_seconds
+        )
+
+        # per-symbol status bits
+        close = FIELD_INDEX["close"]
+        derivatives = [FIELD_INDEX[name] for name in ("mark", "funding_rate", "open_interest")]
+        mean_quality = jnp.mean(cards.quality, axis=(0, 2, 3))
+        nonfinite_card = jnp.any(cards.nonfinite, axis=(0, 2, 3))
+        status = (
+            jnp.where(nonfinite_input, STATUS_NONFINITE_INPUT, 0)
+            | jnp.where(~valid[:, close], STATUS_STALE_PRICE, 0)
+            | jnp.where(~jnp.all(valid[:, derivatives], axis=-1), STATUS_STALE_DERIVATIVES, 0)
+            | jnp.where(mean_quality < INSUFFICIENT_QUALITY, STATUS_INSUFFICIENT_HISTORY, 0)
+            | jnp.where(nonfinite_card, STATUS_NONFINITE_CARD, 0)
+        ).astype(jnp.int32)
+        price = step.open_bar.values[0, :, close]
+
+        new_state = EngineState(step.ring, window_cache, committed, result.memory, state.tick + 1)
+        output = TickOutput(
+            bias=result.bias,
+            confidence=result.confidence,
+            conflicted=result.conflicted,
+            state=result.state,
+            transition=result.transition,
+            deceleration=result.deceleration,
+            exhaustion=result.exhaustion,
+            agreement=result.agreement,
+            category_scores=result.category_scores,
+            timeframe_bias=result.timeframe_bias,
+            size=result.size,
+            stop=result.stop,
+            price=jnp.where(price > 0, price, 0.0),
+            status=status,
+            card_direction=result.card_direction,
+            card_strength=result.card_strength,
+            card_confidence=result.card_confidence,
+            metrics={
+                "mean_quality": jnp.mean(cards.quality),
+                "nonfinite_cards": jnp.sum(cards.nonfinite, dtype=jnp.int32),
+                "new_bar": step.new_bar,
+            },
+        )
+        if self.card_slices:
+            output.metrics["cards"] = cards
+            output.metrics["windows"] = windows
+        return new_state, output
+
+    def _commit(self, streams, step: ring_buffers.RingStep, alphas):
+        """Fold each timeframe's just-closed bar into its streams (skipped on ticks that close none)."""
+        x, ok = self.bank.series_values(step.closed, step.before_closed)  # (stream, tf, sym)
+        ok = ok & step.new_bar[None, :, None]
+        return jax.lax.cond(
+            jnp.any(step.new_bar),
+            lambda s: self.bank.update(s, jnp.swapaxes(x, 1, 2), jnp.swapaxes(ok, 1, 2), alphas),
+            lambda s: s,
+            streams,
+        )
+
+    def compile(self, state: EngineState, params: Params | None = None) -> float:
+        """Compile the step for this engine's shapes (once); returns the seconds it took."""
+        if self._compiled is None:
+            started = time.perf_counter()
+            params = self.params if params is None else params
+            packed = jax.ShapeDtypeStruct((self.layout.size,), jnp.float32)
+            self._compiled = self._jitted.lower(state, packed, params).compile()
+            self.compile_seconds = time.perf_counter() - started
+            self.compilations += 1
+        return self.compile_seconds
+
+    def put(self, snapshot: Snapshot) -> Array:
+        """Pack a snapshot and transfer it: one buffer, one device transfer."""
+        return jax.device_put(self.layout.pack(snapshot), self.device)
+
+    def step(
+        self, state: EngineState, snapshot: Snapshot | Array, params: Params | None = None
+    ) -> tuple[EngineState, TickOutput]:
+        """One tick. ``state`` is donated: use the returned state, never the one passed in.
+        ``snapshot`` is a :class:`Snapshot` or a buffer already packed by :meth:`put`."""
+        params = self.params if params is None else params
+        packed = self.put(snapshot) if isinstance(snapshot, Snapshot) else snapshot
+        if self._compiled is None:
+            self.compile(state, params)
+        return self._compiled(state, packed, params)
+
+    def step_uncompiled(self, state: EngineState, snapshot: Snapshot, params: Params | None = None):
+        """The same tick run op by op without jit (for tests: jit == no-jit)."""
+        params = self.params if params is None else params
+        with jax.disable_jit():
+            return self._step(state, jnp.asarray(self.layout.pack(snapshot)), params)

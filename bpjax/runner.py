@@ -1,0 +1,339 @@
+"""The main job: feed market events into the engine tick by tick and publish per mode.
+
+Each engine tick (``engine.tick_seconds``): the source's events for the tick are folded
+into the accumulator, one snapshot is packed and stepped through the compiled tick,
+and every mode whose publish cadence divides the tick time publishes: a JSONL record
+and a refresh of the terminal table. Only publishing ticks read results back from
+the device; other ticks never wait for it.
+
+Before the first published tick the engine is warmed up on the source's recent
+history, stepped coarsely where only slow timeframes still look back (one tick per
+bar of the finest timeframe whose ring window reaches that far back).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, NamedTuple
+
+import jax
+import numpy as np
+
+from bpjax.cards import REGISTRY, Registry
+from bpjax.config import Config
+from bpjax.defines import STATES, STATUS_BITS
+from bpjax.engine import Engine, EngineState, TickOutput
+from bpjax.sim import MarketSimulator
+from bpjax.snapshot import Accumulator
+
+log = logging.getLogger(__name__)
+
+
+def iso(timestamp: float) -> str:
+    """ISO 8601 UTC with a Z, to the second (or the millisecond when fractional)."""
+    moment = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    text = moment.isoformat(timespec="milliseconds" if timestamp % 1 else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def warmup_times(config: Config, start: float, lag: int) -> list[float]:
+    """Tick end times before ``start`` covering ``simulator.warmup_minutes`` of history.
+
+    A tick at offset t before start steps by the bar length of the finest timeframe whose
+    ring window (``lag`` bars) still reaches t, capped at ``warmup_step_seconds``.
+    """
+    horizon = config.simulator.warmup_minutes * 60.0
+    tick = config.engine.tick_seconds
+    times: list[float] = []
+    t = start - horizon
+    t = math.floor(t / tick) * tick
+    while t < start:
+        behind = start - t
+        reach = [tf.seconds for tf in config.timeframes if tf.seconds * lag >= behind]
+        step = min(min(reach, default=config.timeframes[-1].seconds), config.simulator.warmup_step_seconds)
+        step = max(tick, step - step % tick)
+        t = min(t + step, start)
+        if t < start:
+            times.append(t)
+    return times
+
+
+class SimSource:
+    """The embedded market simulator as a source of normalized events."""
+
+    name = "sim"
+
+    def __init__(self, config: Config, seed: int | None = None):
+        self.simulator = MarketSimulator(config, seed=seed)
+        self.cursor: float | None = None
+
+    def events(self, until: float):
+        """Every event from the last call up to ``until`` (Unix s)."""
+        if self.cursor is None:
+            self.cursor = until - 1.0
+        if until <= self.cursor:
+            return []
+        events = self.simulator.step(self.cursor, until)
+        self.cursor = until
+        return events
+
+
+class Published(NamedTuple):
+    time: float
+    mode: str
+    record: dict
+
+
+@dataclass
+class RunSummary:
+    ticks: int = 0
+    warmup_ticks: int = 0
+    published: int = 0
+    compile_seconds: float = 0.0
+    warmup_seconds: float = 0.0
+    tick_ms: list[float] = field(default_factory=list)
+    rejected: dict[str, int] = field(default_factory=dict)
+    status_counts: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        latency = np.asarray(self.tick_ms) if self.tick_ms else np.zeros(1)
+        return {
+            "ticks": self.ticks,
+            "warmup_ticks": self.warmup_ticks,
+            "published": self.published,
+            "compile_s": round(self.compile_seconds, 3),
+            "warmup_s": round(self.warmup_seconds, 3),
+            "host_tick_p50_ms": round(float(np.percentile(latency, 50)), 3),
+            "host_tick_p99_ms": round(float(np.percentile(latency, 99)), 3),
+            "rejected_rows": self.rejected,
+            "status_counts": self.status_counts,
+        }
+
+
+class Runner:
+    """Drives one engine from one source; publishes records to sinks."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        source=None,
+        registry: Registry = REGISTRY,
+        engine: Engine | None = None,
+        with_cards: bool = False,
+        sinks: tuple[Callable[[Published], None], ...] = (),
+    ):
+        self.config = config
+        self.engine = engine or Engine(config, registry)
+        self.source = source or SimSource(config)
+        self.accumulator = Accumulator(config)
+        self.with_cards = with_cards
+        self.sinks = list(sinks)
+        self.summary = RunSummary()
+        self.state: EngineState | None = None
+        self.symbols = config.symbols
+        self.modes = config.mode_names
+        self.categories = self.engine.categories
+        self.card_names = self.engine.card_names
+        self.timeframes = config.timeframe_names
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self, first_tick: float) -> None:
+        """Compile, then warm up on the history before ``first_tick``."""
+        self.state = self.engine.init()
+        self.summary.compile_seconds = self.engine.compile(self.state)
+        log.info("compiled the tick in %.1f s (%s)", self.summary.compile_seconds, self.engine.device)
+        started = time.perf_counter()
+        for t in warmup_times(self.config, first_tick, self.engine.lag):
+            self._step(t)
+            self.summary.warmup_ticks += 1
+        jax.block_until_ready(self.state)
+        self.summary.warmup_seconds = time.perf_counter() - started
+        log.info("warmed up on %d ticks in %.1f s", self.summary.warmup_ticks, self.summary.warmup_seconds)
+
+    def _step(self, t: float) -> TickOutput:
+        self.accumulator.apply_all(self.source.events(t))
+        snapshot = self.accumulator.pack(t)
+        self.state, output = self.engine.step(self.state, snapshot)
+        return output
+
+    def tick(self, t: float) -> list[Published]:
+        """One live tick ending at ``t``; returns what it published."""
+        started = time.perf_counter()
+        output = self._step(t)
+        due = [m for m in self.config.modes if round(t) % m.publish_seconds == 0]
+        published = []
+        if due:
+            host = self._fetch(output)
+            for mode in due:
+                record = self.record(t, self.modes.index(mode.name), host)
+                published.append(Published(t, mode.name, record))
+            self._count_status(host["status"])
+        self.summary.tick_ms.append((time.perf_counter() - started) * 1e3)
+        self.summary.ticks += 1
+        for item in published:
+            self.summary.published += 1
+            for sink in self.sinks:
+                sink(item)
+        return published
+
+    def run(self, ticks: int | None = None, start: float | None = None) -> RunSummary:
+        """Run ``ticks`` ticks on simulated time as fast as possible, or forever in real time."""
+        tick_seconds = self.config.engine.tick_seconds
+        if ticks is not None:
+            first = self.config.start_time().timestamp() if start is None else start
+            self.start(first)
+            for i in range(ticks):
+                self.tick(first + i * tick_seconds)
+        else:
+            first = math.ceil(time.time() / tick_seconds) * tick_seconds
+            self.start(first)
+            t = first
+            while True:
+                delay = t - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                self.tick(t)
+                t += tick_seconds
+        self.summary.rejected = dict(self.accumulator.rejected)
+        return self.summary
+
+    # --- results ------------------------------------------------------------------------------
+    def _fetch(self, output: TickOutput) -> dict[str, np.ndarray]:
+        wanted = {
+            "bias": output.bias,
+            "confidence": output.confidence,
+            "conflicted": output.conflicted,
+            "state": output.state,
+            "price": output.price,
+            "categories": output.category_scores,
+            "size": output.size,
+            "stop": output.stop,
+            "agreement": output.agreement,
+            "timeframe_bias": output.timeframe_bias,
+            "status": output.status,
+        }
+        if self.with_cards:
+            wanted["card_direction"] = output.card_direction
+            wanted["card_strength"] = output.card_strength
+            wanted["card_confidence"] = output.card_confidence
+        return jax.device_get(wanted)
+
+    def _count_status(self, status: np.ndarray) -> None:
+        for name, bit in STATUS_BITS.items():
+            hits = int(np.count_nonzero(status & bit))
+            if hits:
+                self.summary.status_counts[name] = self.summary.status_counts.get(name, 0) + hits
+
+    def record(self, t: float, mode: int, host: dict[str, np.ndarray]) -> dict:
+        """The published JSON object for one (tick, mode)."""
+        symbols = {}
+        for i, symbol in enumerate(self.symbols):
+            entry = {
+                "bias": round(float(host["bias"][i, mode]), 3),
+                "confidence": round(float(host["confidence"][i, mode]), 3),
+                "conflicted": bool(host["conflicted"][i, mode]),
+                "state": STATES[int(host["state"][i, mode])],
+                "price": float(host["price"][i]),
+                "categories": {
+                    c: round(float(host["categories"][i, mode, k]), 3) for k, c in enumerate(self.categories)
+                },
+                "size": round(float(host["size"][i, mode]), 5),
+                "stop": round(float(host["stop"][i, mode]), 6),
+                "agreement": round(float(host["agreement"][i, mode]), 4),
+                "timeframes": {
+                    tf: round(float(host["timeframe_bias"][i, mode, k]), 3)
+                    for k, tf in enumerate(self.timeframes)
+                },
+                "flags": [name for name, bit in STATUS_BITS.items() if int(host["status"][i]) & bit],
+            }
+            if self.with_cards:
+                entry["cards"] = {
+                    name: [
+                        round(float(host["card_direction"][i, mode, k]), 4),
+                        round(float(host["card_strength"][i, mode, k]), 4),
+                        round(float(host["card_confidence"][i, mode, k]), 4),
+                    ]
+                    for k, name in enumerate(self.card_names)
+                }
+            symbols[symbol] = entry
+        return {
+            "time": iso(t),
+            "mode": self.modes[mode],
+            "config_hash": self.config.hash(),
+            "symbols": symbols,
+        }
+
+
+class JsonlSink:
+    """Appends one JSON object per published (tick, mode), flushed per line."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.file: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
+
+    def __call__(self, item: Published) -> None:
+        self.file.write(json.dumps(item.record, separators=(",", ":")) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class TableView:
+    """The terminal live view: bias / confidence / state per symbol and mode, refreshed per publish.
+
+    On a terminal the table is redrawn in place; otherwise one summary line per publish.
+    """
+
+    GREEN, RED, DIM, RESET = "\033[32m", "\033[31m", "\033[2m", "\033[0m"
+
+    def __init__(self, runner: Runner, stream: IO[str] | None = None):
+        self.runner = runner
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.latest: dict[str, dict] = {}
+
+    def __call__(self, item: Published) -> None:
+        self.latest[item.mode] = item.record
+        if self.tty:
+            self.stream.write("\033[H\033[2J" + self.render(color=True) + "\n")
+        else:
+            biases = [s["bias"] for s in item.record["symbols"].values()]
+            states = [s["state"] for s in item.record["symbols"].values()]
+            directional = sum(1 for s in states if s != "neutral")
+            self.stream.write(
+                f"{item.record['time']} {item.mode:<6} mean bias {np.mean(biases):+7.2f}  "
+                f"range [{min(biases):+.1f}, {max(biases):+.1f}]  non-neutral {directional}/{len(states)}\n"
+            )
+        self.stream.flush()
+
+    def render(self, color: bool = False) -> str:
+        modes = [m for m in self.runner.modes if m in self.latest]
+        if not modes:
+            return "(nothing published yet)"
+        time_text = max(self.latest[m]["time"] for m in modes)
+        header = f"{'symbol':<14}{'price':>14}" + "".join(f" | {m:^28}" for m in modes)
+        sub = " " * 28 + "".join(f" | {'bias':>7} {'conf':>6} {'state':<13}" for _ in modes)
+        lines = [f"bpjax  {time_text}  config {self.runner.config.hash()}", header, sub, "-" * len(sub)]
+        for symbol in self.runner.symbols:
+            first = self.latest[modes[0]]["symbols"][symbol]
+            row = f"{symbol:<14}{first['price']:>14.6g}"
+            for m in modes:
+                entry = self.latest[m]["symbols"][symbol]
+                bias = f"{entry['bias']:+7.1f}"
+                if color:
+                    shade = (
+                        self.GREEN if entry["bias"] >= 15 else self.RED if entry["bias"] <= -15 else self.DIM
+                    )
+                    bias = f"{shade}{bias}{self.RESET}"
+                row += f" | {bias} {entry['confidence']:6.1f} {entry['state']:<13}"
+            lines.append(row)
+        return "\n".join(lines)

@@ -1,0 +1,432 @@
+"""Window features: every rolling-window statistic the cards use, streamed in O(1) per tick.
+
+A :class:`Window` is a static declaration, e.g. ``Window("max", "high", 14)``: the
+highest high of the last 14 bars (day-mode bars; every mode multiplies by its
+traced ``lookback_scale``). Cards declare the window features they read; the
+engine computes all of them together and cards only combine scalars.
+
+Ops (``n`` = round(lookback x scale) bars, clipped to the ring; bars are counted back
+from the open bar, ``offset`` 0 includes it, ``offset`` 1 starts at the last closed
+bar; masked bars never count):
+
+    sum    sum of the series          mean   mean of the series
+    count  bars with data             std    population standard deviation
+    max    maximum                    min    minimum
+    slope  least-squares slope against bar position (per bar)
+    lag    the value ``n`` bars before the open bar (``lookback`` 0 = the open bar)
+    mad    mean absolute deviation from the window mean (the one op that re-reads
+           its window every tick: O(lookback))
+
+How it streams. Closed bars never change, and every symbol closes its bars at the
+same moment, so for each timeframe the engine keeps *prefix statistics of the
+closed bars* — for j = 0..lag-1, the count, sum, sum of squares, age moments, max
+and min of the j newest closed bars, per symbol and series — and recomputes them
+only on a tick where that timeframe closes a bar (a ``lax.cond`` on one scalar). On
+every other tick a feature is one gather from that cache at ``j = n - 1`` (or ``n``
+with offset 1) combined with the open bar: O(1) per feature, whatever the
+lookback, for every mode at once. Sums are taken around a per-series reference (the
+mean of the closed bars) where they feed a variance or a slope, so float32 keeps the
+precision of a variance of prices; plain sums stay plain, so an exact zero stays zero.
+
+A series is a snapshot field name or a derived series of :data:`bpjax.streams.SERIES`
+(a function of a bar and the bar before it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bpjax.fields import FIELD_INDEX
+from bpjax.streams import Bar, is_series, series_fields, series_value
+from bpjax.types import Array, Bool, Float, Int
+
+WINDOW_OPS = ("count", "sum", "mean", "std", "max", "min", "slope", "lag", "mad")
+CACHED_OPS = ("count", "sum", "mean", "std", "max", "min", "slope")
+# sum: plain sum (an exact zero stays zero); dsum, dsumsq, agedot: around the reference
+STATS = ("count", "sum", "dsum", "dsumsq", "max", "min", "age", "age2", "agedot")
+OP_STATS: dict[str, tuple[str, ...]] = {
+    "count": ("count",),
+    "sum": ("count", "sum"),
+    "mean": ("count", "sum"),
+    "std": ("count", "dsum", "dsumsq"),
+    "max": ("count", "max"),
+    "min": ("count", "min"),
+    "slope": ("count", "dsum", "age", "age2", "agedot"),
+    "lag": (),
+    "mad": (),
+}
+BIG = float(np.finfo(np.float32).max)
+
+
+@dataclass(frozen=True)
+class Window:
+    op: str
+    series: str
+    lookback: float
+    offset: int = 0
+
+    def __post_init__(self):
+        if self.op not in WINDOW_OPS:
+            raise ValueError(f"window op must be one of {', '.join(WINDOW_OPS)}, was {self.op!r}")
+        if not is_series(self.series):
+            raise ValueError(f"unknown window series {self.series!r} (not a field nor a derived series)")
+        low = 0 if self.op == "lag" else 1
+        if not self.lookback >= low:
+            raise ValueError(f"{self.op} window lookback must be >= {low} bars, was {self.lookback!r}")
+        if self.op == "lag":
+            if self.offset:
+                raise ValueError("a lag window takes no offset: put the bars in the lookback")
+            if self.series not in FIELD_INDEX and self.lookback != 0:
+                raise ValueError(f"derived series {self.series!r} can only be read at lag 0 (the open bar)")
+        elif self.offset not in (0, 1) or (self.op == "mad" and self.offset):
+            raise ValueError(
+                f"window offset must be 0 (include the open bar) or 1 (mad: 0 only), was {self.offset}"
+            )
+
+    def bars_needed(self, scale: float) -> int:
+        """Ring rows this feature reads at lookback scale ``scale`` (plus the open bar and the bar
+        before the oldest, which derived series read)."""
+        return int(np.ceil(self.lookback * scale)) + self.offset + 2
+
+    def __str__(self) -> str:
+        suffix = f", offset={self.offset}" if self.offset else ""
+        return f"{self.op}({self.series}, {self.lookback:g}{suffix})"
+
+
+class WindowCache(NamedTuple):
+    """Prefix statistics of the closed bars per timeframe (rebuilt when that timeframe closes a
+    bar). ``prefix[tf]`` packs every (series, statistic) column raggedly: column p holds
+    j = 0 .. length_p - 1 newest closed bars at rows ``start_p + j``."""
+
+    prefix: Float[Array, "tf packed sym"]
+    reference: Float[Array, "tf series sym"]  # the value sums are taken around
+
+
+class WindowValues(NamedTuple):
+    value: Float[Array, "window sym mode tf"]
+    count: Float[Array, "window sym mode tf"]  # bars with data (a lag: 1 or 0)
+
+
+class RingView(NamedTuple):
+    """What the window features read from the ring buffers this tick."""
+
+    bars: Float[Array, "tf sym lag field"]  # the ring itself (slots, not ages)
+    valid: Bool[Array, "tf sym lag field"]
+    slot_bar: Int[Array, "tf lag"]
+    bar_index: Int[Array, " tf"]  # the open bar
+    open_bar: Bar  # (tf, sym, field)
+    previous: Bar  # the bar before the open bar
+    new_bar: Bool[Array, " tf"]
+
+
+def rows_by_age(
+    view: RingView, columns: tuple[str, ...], tf: int | None = None, rows: int | None = None
+) -> Bar:
+    """Ring rows of the named fields ordered by age (0 = open bar), masked where a slot holds
+    another bar: a (..., sym, rows, column) :class:`Bar`. ``tf`` (static) picks one timeframe;
+    ``rows`` (static) keeps the newest rows only (all by default)."""
+    lag = view.bars.shape[2]
+    bars, valid, slot_bar, bar_index = view.bars, view.valid, view.slot_bar, view.bar_index
+    if tf is not None:
+        bars, valid, slot_bar, bar_index = bars[tf], valid[tf], slot_bar[tf], bar_index[tf]
+    fields = np.array([FIELD_INDEX[name] for name in columns])
+    ages = jnp.arange(lag if rows is None else rows)
+    expected = bar_index[..., None] - ages.reshape((1,) * bar_index.ndim + (-1,))  # (..., rows)
+    slots = expected % lag
+    holds = jnp.take_along_axis(slot_bar, slots, axis=-1) == expected
+    index = slots[..., None, :, None]
+    rows = jnp.take_along_axis(bars[..., fields], index, axis=-2)
+    ok = jnp.take_along_axis(valid[..., fields], index, axis=-2) & holds[..., None, :, None]
+    return Bar(rows, ok, columns)
+
+
+def _columns(names) -> tuple[str, ...]:
+    fields = {field for name in names for field in series_fields(name)}
+    return tuple(sorted(fields, key=FIELD_INDEX.__getitem__))
+
+
+class WindowBank:
+    """The static layout of every window feature: indices, cache columns, gather tables.
+
+    ``lag`` is the ring length and ``max_scale`` the largest mode lookback scale of the
+    configuration: each cache column is as long as its longest feature needs at that scale.
+    """
+
+    def __init__(self, features, lag: int = 64, max_scale: float = 1.0):
+        # feature order = output order: cached ops (grouped by op), lags of derived series (the
+        # open bar), lags of fields, mean absolute deviations
+        def order(w: Window):
+            return (
+                WINDOW_OPS.index(w.op),
+                w.op == "lag" and w.series in FIELD_INDEX,
+                w.series,
+                w.lookback,
+                w.offset,
+            )
+
+        self.features: tuple[Window, ...] = tuple(sorted(set(features), key=order))
+        self.index: dict[Window, int] = {w: i for i, w in enumerate(self.features)}
+        self.lag = lag
+        cached = [w for w in self.features if OP_STATS[w.op]]
+        self.series_names = tuple(sorted({w.series for w in cached}))
+        self.series_index = {name: i for i, name in enumerate(self.series_names)}
+        length: dict[tuple[str, str], int] = {}
+        for w in cached:
+            need = min(int(np.ceil(w.lookback * max_scale)) + w.offset + 1, lag)
+            for stat in OP_STATS[w.op]:
+                length[(w.series, stat)] = max(length.get((w.series, stat), 0), need)
+        self.pairs: tuple[tuple[str, str], ...] = tuple(sorted(length))
+        self.pair_index = {pair: i for i, pair in enumerate(self.pairs)}
+        self.pair_length = np.array([length[pair] for pair in self.pairs], np.int32)
+        self.pair_start = np.concatenate([[0], np.cumsum(self.pair_length)[:-1]]).astype(np.int32)
+        self.packed = int(self.pair_length.sum())
+        self.mad_series = tuple(sorted({w.series for w in self.features if w.op == "mad"}))
+        self.cached = tuple(w for w in self.features if w.op in CACHED_OPS)
+        self.lags = tuple(w for w in self.features if w.op == "lag")
+        self.mads = tuple(w for w in self.features if w.op == "mad")
+        # gather entries, ordered (op, statistic, feature) so each (op, statistic) is a contiguous block
+        entries, self.blocks = [], {}
+        for op in CACHED_OPS:
+            group = [w for w in self.cached if w.op == op]
+            for stat in OP_STATS[op] if group else ():
+                self.blocks[(op, stat)] = (len(entries), len(entries) + len(group))
+                entries += [(w, stat) for w in group]
+        self.entry_pair = np.array([self.pair_index[(w.series, stat)] for w, stat in entries], np.int32)
+        self.entry_lookback = np.array([w.lookback for w, _ in entries], np.float32)
+        self.entry_offset = np.array([w.offset for w, _ in entries], np.float32)
+        self.open_names = tuple(
+            sorted(
+                {w.series for w in self.cached} | {w.series for w in self.lags if w.series not in FIELD_INDEX}
+            )
+        )
+        self.mad_rows = min(
+            max((int(np.ceil(w.lookback * max_scale)) for w in self.mads), default=1), lag - 1
+        )
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def max_bars(self, scale: float) -> int:
+        return max((w.bars_needed(scale) for w in self.features), default=2)
+
+    # --- the cache ------------------------------------------------------------------------------
+    def init_cache(self, num_tf: int, num_sym: int) -> WindowCache:
+        return WindowCache(
+            prefix=jnp.zeros((num_tf, self.packed, num_sym), jnp.float32),
+            reference=jnp.zeros((num_tf, len(self.series_names), num_sym), jnp.float32),
+        )
+
+    @staticmethod
+    def _series_by_age(bar: Bar, names):
+        """(value, valid) of each named series over age-ordered rows: (series, ..., sym, lag)."""
+        previous = Bar(  # the bar one age older; the oldest has none
+            jnp.concatenate([bar.values[..., 1:, :], jnp.zeros_like(bar.values[..., :1, :])], axis=-2),
+            jnp.concatenate([bar.valid[..., 1:, :], jnp.zeros_like(bar.valid[..., :1, :])], axis=-2),
+            bar.columns,
+        )
+        values, valid = zip(*(series_value(name, bar, previous) for name in names), strict=True)
+        return jnp.stack(values), jnp.stack(valid)
+
+    def _rebuild(self, view: RingView, tf) -> tuple[Array, Array]:
+        """Prefix statistics of the closed bars of timeframe ``tf`` (may be traced):
+        (packed, sym) and (series, sym)."""
+        bar = rows_by_age(view, _columns(self.series_names), tf=tf)
+        values, valid = self._series_by_age(bar, self.series_names)  # (series, sym, lag)
+        open_value = jnp.where(valid[..., 0], values[..., 0], 0.0)
+        values = jnp.where(valid, values, 0.0)[..., 1:]  # closed bars: age 1 ...
+        valid = valid[..., 1:]
+        count = jnp.sum(valid, axis=-1, dtype=jnp.float32)
+        # the reference sits among the values (the closed bars' mean, else the open bar): a
+        # variance taken around a far-away reference cancels catastrophically in float32
+        reference = jnp.where(count > 0, jnp.sum(values, axis=-1) / jnp.maximum(count, 1.0), open_value)
+        deviation = jnp.where(valid, values - reference[..., None], 0.0)
+        age = jnp.arange(1, self.lag, dtype=jnp.float32)[None, None, :]
+        contribution = {
+            "count": valid.astype(jnp.float32),
+            "sum": values,
+            "dsum": deviation,
+            "dsumsq": deviation * deviation,
+            "age": jnp.where(valid, age, 0.0),
+            "age2": jnp.where(valid, age * age, 0.0),
+            "agedot": age * deviation,
+            "max": jnp.where(valid, values, -BIG),
+            "min": jnp.where(valid, values, BIG),
+        }
+
+        def stack(indices):
+            return jnp.stack(
+                [contribution[self.pairs[i][1]][self.series_index[self.pairs[i][0]]] for i in indices]
+            )
+
+        columns: list = [None] * len(self.pairs)
+        sums = [i for i, (_, stat) in enumerate(self.pairs) if stat not in ("max", "min")]
+        if sums:
+            # prefix sums as one matmul: prefix[..., j] = sum of the j newest closed bars
+            bars = self.lag - 1
+            lower = jnp.asarray(np.arange(bars)[:, None] < np.arange(bars + 1)[None, :], jnp.float32)
+            scanned = jnp.einsum("csi,ij->csj", stack(sums), lower, precision=jax.lax.Precision.HIGHEST)
+            for k, i in enumerate(sums):
+                columns[i] = scanned[k, :, : self.pair_length[i]].T
+        for stat, combine, empty in (("max", jnp.maximum, -BIG), ("min", jnp.minimum, BIG)):
+            chosen = [i for i, (_, s) in enumerate(self.pairs) if s == stat]
+            if chosen:
+                scanned = jnp.concatenate(
+                    [jnp.full_like(stack(chosen)[..., :1], empty), stack(chosen)], axis=-1
+                )
+                shift = 1
+                while shift < self.lag:  # prefix extreme by doubling
+                    shifted = jnp.concatenate(
+                        [jnp.full_like(scanned[..., :shift], empty), scanned[..., :-shift]], axis=-1
+                    )
+                    scanned = combine(scanned, shifted)
+                    shift *= 2
+                for k, i in enumerate(chosen):
+                    columns[i] = scanned[k, :, : self.pair_length[i]].T
+        return jnp.concatenate(columns), reference
+
+    def refresh(self, cache: WindowCache, view: RingView) -> WindowCache:
+        """Rebuild the cache of each timeframe that closed a bar this tick (others untouched):
+        one loop over timeframes, one rebuild code path, in place."""
+        if not self.pairs:
+            return cache
+
+        def body(tf, cache):
+            def rebuild(cache):
+                prefix, reference = self._rebuild(view, tf)
+                return WindowCache(cache.prefix.at[tf].set(prefix), cache.reference.at[tf].set(reference))
+
+            return jax.lax.cond(view.new_bar[tf], rebuild, lambda cache: cache, cache)
+
+        return jax.lax.fori_loop(0, view.bars.shape[0], body, cache)
+
+    # --- per tick -------------------------------------------------------------------------------
+    def compute(self, cache: WindowCache, view: RingView, scale: Float[Array, " mode"]) -> WindowValues:
+        """Every feature for every (sym, mode, tf): cache gathers plus the open bar.
+
+        One gather per timeframe serves every cached statistic of every feature, one ring gather
+        serves every lag, and a single transpose lays the result out feature-major.
+        """
+        num_tf, num_sym = view.bars.shape[:2]
+        num_mode = scale.shape[0]
+        parts_value, parts_count = [], []  # (k, mode, sym, tf) blocks in feature order
+        opened = {  # open-bar series, (tf, sym)
+            name: series_value(name, view.open_bar, view.previous) for name in self.open_names
+        }
+
+        if self.cached:
+            # gather: (mode, entry, sym, tf)
+            n = jnp.round(jnp.asarray(self.entry_lookback)[None, :] * scale[:, None])
+            n = jnp.clip(n, 1.0, self.lag - 1.0 - jnp.asarray(self.entry_offset)[None, :])
+            j = (n - 1.0 + jnp.asarray(self.entry_offset)[None, :]).astype(jnp.int32)
+            j = jnp.minimum(j, jnp.asarray(self.pair_length[self.entry_pair] - 1)[None, :])
+            index = (jnp.asarray(self.pair_start[self.entry_pair])[None, :] + j).reshape(-1)
+            gathered = jnp.stack([jnp.take(cache.prefix[tf], index, axis=0) for tf in range(num_tf)], axis=-1)
+            gathered = gathered.reshape(num_mode, len(self.entry_pair), num_sym, num_tf)
+            # per cached feature: reference and open bar, (1, k, sym, tf)
+            series = np.array([self.series_index[w.series] for w in self.cached])
+            reference = jnp.transpose(cache.reference[:, series], (1, 2, 0))[None]  # (1, k, sym, tf)
+            v0 = jnp.stack([opened[w.series][0] for w in self.cached], axis=-1).transpose(2, 1, 0)[None]
+            ok0 = jnp.stack([opened[w.series][1] for w in self.cached], axis=-1).transpose(2, 1, 0)[None]
+            ok0 = ok0 & jnp.asarray([w.offset == 0 for w in self.cached])[None, :, None, None]
+            d0 = jnp.where(ok0, v0 - reference, 0.0)
+            start = 0
+            for op in CACHED_OPS:
+                size = sum(1 for w in self.cached if w.op == op)
+                if not size:
+                    continue
+                stats = {stat: gathered[:, slice(*self.blocks[(op, stat)])] for stat in OP_STATS[op]}
+                part = slice(start, start + size)
+                count = stats["count"] + ok0[:, part].astype(jnp.float32)
+                parts_value.append(
+                    _finish(op, stats, count, reference[:, part], v0[:, part], ok0[:, part], d0[:, part])
+                )
+                parts_count.append(count)
+                start += size
+
+        lag_fields = [w for w in self.lags if w.series in FIELD_INDEX]
+        for w in self.lags:
+            if w.series not in FIELD_INDEX:  # derived series: the open bar only
+                value, ok = (a.T[None, None] for a in opened[w.series])
+                parts_value.append(
+                    jnp.broadcast_to(jnp.where(ok, value, 0.0), (num_mode, 1, num_sym, num_tf))
+                )
+                parts_count.append(jnp.broadcast_to(ok.astype(jnp.float32), (num_mode, 1, num_sym, num_tf)))
+        if lag_fields:
+            lookback = np.array([w.lookback for w in lag_fields], np.float32)
+            n = jnp.clip(jnp.round(lookback[None, :] * scale[:, None]), 0.0, self.lag - 1.0).astype(jnp.int32)
+            expected = view.bar_index[None, :, None] - n[:, None, :]  # (mode, tf, k)
+            slots = expected % self.lag
+            tf_rows = jnp.arange(num_tf)[None, :, None]
+            fields = np.array([FIELD_INDEX[w.series] for w in lag_fields])[None, None, :]
+            holds = view.slot_bar[tf_rows, slots] == expected
+            value = view.bars[tf_rows, :, slots, fields]  # (mode, tf, k, sym)
+            ok = view.valid[tf_rows, :, slots, fields] & holds[..., None]
+            parts_value.append(jnp.where(ok, value, 0.0).transpose(0, 2, 3, 1))
+            parts_count.append(ok.astype(jnp.float32).transpose(0, 2, 3, 1))
+
+        if self.mads:  # mean absolute deviations: the one op that reads its whole window every tick
+            bar = rows_by_age(
+                view, _columns(self.mad_series), rows=self.mad_rows + 1
+            )  # (tf, sym, rows, column)
+            series_values, series_valid = self._series_by_age(bar, self.mad_series)  # (series, tf, sym, rows)
+            age = jnp.arange(self.mad_rows + 1, dtype=jnp.float32)[None, None, None, :]
+            lookback = np.array([w.lookback for w in self.mads], np.float32)
+            n = jnp.clip(
+                jnp.round(lookback[None, :] * scale[:, None]), 1.0, float(self.mad_rows)
+            )  # (mode, k)
+            for i, w in enumerate(self.mads):
+                column = self.mad_series.index(w.series)
+                v = jnp.transpose(series_values[column], (1, 0, 2))[None]  # (1, sym, tf, rows)
+                ok = jnp.transpose(series_valid[column], (1, 0, 2))[None]
+                inside = ok & (age < n[:, i, None, None, None])
+                count = jnp.sum(inside, axis=-1, dtype=jnp.float32)  # (mode, sym, tf)
+                mean = _div(jnp.sum(jnp.where(inside, v, 0.0), axis=-1), count)
+                value = _div(jnp.sum(jnp.where(inside, jnp.abs(v - mean[..., None]), 0.0), axis=-1), count)
+                parts_value.append(value[:, None])
+                parts_count.append(count[:, None])
+
+        if not parts_value:
+            empty = jnp.zeros((0, num_sym, num_mode, num_tf), jnp.float32)
+            return WindowValues(empty, empty)
+        value = jnp.concatenate(parts_value, axis=1).transpose(1, 2, 0, 3)  # (window, sym, mode, tf)
+        count = jnp.concatenate(parts_count, axis=1).transpose(1, 2, 0, 3)
+        return WindowValues(value, count)
+
+
+def _div(a, b):
+    ok = b != 0
+    return jnp.where(ok, a / jnp.where(ok, b, 1.0), 0.0)
+
+
+def _finish(op, gathered, count, reference, v0, ok0, d0):
+    """A feature from cached closed-bar statistics plus the open bar (d0 = v0 - reference)."""
+    if op == "count":
+        return count
+    if op in ("max", "min"):
+        pick = jnp.maximum if op == "max" else jnp.minimum
+        extreme = pick(gathered[op], jnp.where(ok0, v0, -BIG if op == "max" else BIG))
+        return jnp.where(count > 0, extreme, 0.0)
+    if op in ("sum", "mean"):
+        total = gathered["sum"] + jnp.where(ok0, v0, 0.0)
+        return total if op == "sum" else _div(total, count)
+    centered = gathered["dsum"] + d0
+    mean = _div(centered, count)
+    if op == "std":
+        second = _div(gathered["dsumsq"] + d0 * d0, count)
+        variance = second - mean * mean
+        # below ~100 ulp of the second moment the variance is rounding residue (its sign even
+        # depends on FMA contraction): call it zero, so "no spread" is exact
+        variance = jnp.where((variance > 1e-5 * second) & (count > 1), variance, 0.0)
+        return jnp.sqrt(variance)
+    if op == "slope":
+        # positions x = -age (the open bar is at 0 and adds nothing to the age moments)
+        age, age2, agedot = gathered["age"], gathered["age2"], gathered["agedot"]
+        covariance = -agedot + _div(age * centered, count)
+        variance = age2 - _div(age * age, count)
+        return _div(covariance, variance)
+    raise ValueError(op)

@@ -1,0 +1,101 @@
+"""The command line, end to end in subprocesses, as a user runs it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bpjax.cards import REGISTRY
+from bpjax.defines import STATES, STATUS_BITS
+
+
+def bpjax(*args, timeout=900):
+    return subprocess.run(
+        [sys.executable, "-m", "bpjax", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def sixty_ticks(tmp_path_factory):
+    path = tmp_path_factory.mktemp("run") / "out.jsonl"
+    result = bpjax("run", "--source", "sim", "--ticks", "60", "--jsonl", str(path), "--with-cards")
+    assert result.returncode == 0, result.stderr
+    return result, [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_run_publishes_every_mode_on_its_cadence(sixty_ticks, default_config):
+    _, records = sixty_ticks
+    by_mode = {m: [r for r in records if r["mode"] == m] for m in default_config.mode_names}
+    # 60 ticks of 10 s from 00:00:00: scalp every 30 s, day every 60 s, swing every 300 s
+    assert [len(by_mode[m]) for m in ("scalp", "day", "swing")] == [20, 10, 2]
+    times = [dt.datetime.fromisoformat(r["time"].replace("Z", "+00:00")) for r in by_mode["day"]]
+    assert all(t.tzinfo is not None and t.second == 0 for t in times)
+    assert times == sorted(times)
+
+
+def test_every_record_is_well_formed_and_in_range(sixty_ticks, default_config):
+    _, records = sixty_ticks
+    for record in records:
+        assert {"time", "mode", "symbols"} <= set(record)
+        assert record["time"].endswith("Z")
+        assert set(record["symbols"]) == set(default_config.symbols)
+        for entry in record["symbols"].values():
+            assert -100.0 <= entry["bias"] <= 100.0
+            assert 0.0 <= entry["confidence"] <= 100.0
+            assert isinstance(entry["conflicted"], bool)
+            assert entry["state"] in STATES
+            assert entry["price"] > 0
+            assert set(entry["categories"]) == set(REGISTRY.categories)
+            assert all(-100.0 <= v <= 100.0 for v in entry["categories"].values())
+            assert set(entry["flags"]) <= set(STATUS_BITS)
+            assert set(entry["cards"]) == set(REGISTRY.names)
+            for direction, strength, confidence in entry["cards"].values():
+                assert -1 <= direction <= 1 and 0 <= strength <= 1 and 0 <= confidence <= 1
+    biases = [e["bias"] for r in records for e in r["symbols"].values()]
+    assert len(set(biases)) > 20  # a live market, not constants
+
+
+def test_run_reports_a_summary_and_a_table(sixty_ticks):
+    result, _ = sixty_ticks
+    summary = json.loads(result.stderr.strip().splitlines()[-1])["summary"]
+    assert summary["ticks"] == 60 and summary["published"] == 32
+    assert "BTCUSDT" in result.stdout and "bias" in result.stdout
+
+
+def test_cards_json_lists_the_registry():
+    result = bpjax("cards", "--json")
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    assert listing["count"] == len(REGISTRY) == len(listing["cards"])
+    for card in listing["cards"]:
+        assert {"name", "category", "lookback", "inputs", "description"} <= set(card)
+        assert card["description"] and card["inputs"]
+
+
+def test_bench_json_has_results_and_baselines():
+    result = bpjax("bench", "--json", "--symbols", "6", "--ticks", "20", "--baseline-seconds", "0.2")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    (row,) = report["results"]
+    assert row["symbols"] == 6 and row["compilations"] == 1
+    assert {"compile_s", "tick_p50_ms", "tick_p99_ms"} <= set(row)
+    assert {b["name"] for b in report["baselines"]} == {"talib-loop", "numpy-vectorized"}
+
+
+def test_a_bad_config_fails_with_a_clear_message(tmp_path):
+    from bpjax.config import DEFAULT_CONFIG_PATH
+
+    path = tmp_path / "bad.toml"
+    path.write_text(DEFAULT_CONFIG_PATH.read_text().replace("[engine]\n", "[engine]\ntick_secs = 10\n"))
+    result = bpjax("run", "--config", str(path), "--ticks", "1")
+    assert result.returncode == 2
+    assert "unknown key engine.tick_secs" in result.stderr
+
+
+def test_bad_arguments_are_refused():
+    assert bpjax("run", "--ticks", "0").returncode == 2
+    assert bpjax("bench", "--symbols", "a,b").returncode == 2
