@@ -11,8 +11,10 @@ indicators the engine's cards include (RSI, MACD, stochastic %K, CCI, TRIX, ulti
 oscillator, ROC, ATR, Bollinger bands, EMA, Donchian channel) over a 512-bar history:
 
 * ``talib-loop``: TA-Lib called per series in a Python loop, recomputing each tick (the
-  hand-rolled bot style);
-* ``numpy-vectorized``: NumPy over all series at once, full recompute (float64).
+  hand-rolled bot style), one parameter set;
+* ``talib-loop-all-modes``: the same for each mode's lookback scale (0.5, 1, 2), which is
+  what the engine computes: the like-for-like comparison;
+* ``numpy-vectorized``: NumPy over all series at once, full recompute (float64), one set.
 
 The engine does strictly more per tick (every card for three modes, quality, aggregation).
 """
@@ -101,23 +103,28 @@ def _history(symbols: int, seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def _talib_tick(data: dict[str, np.ndarray]) -> float:
+def _talib_tick(data: dict[str, np.ndarray], scales: tuple[float, ...] = (1.0,)) -> float:
+    """The classic subset per series with TA-Lib, once per mode's lookback scale."""
     import talib
 
+    def p(period: int, scale: float) -> int:
+        return max(2, round(period * scale))
+
     total = 0.0
-    for i in range(data["close"].shape[0]):
-        high, low, close = data["high"][i], data["low"][i], data["close"][i]
-        total += talib.RSI(close, 14)[-1]
-        total += talib.MACDEXT(close, 12, 1, 26, 1, 9, 1)[2][-1]
-        total += talib.STOCHF(high, low, close, 14, 3, 0)[0][-1]
-        total += talib.CCI(high, low, close, 20)[-1]
-        total += talib.TRIX(close, 15)[-1]
-        total += talib.ULTOSC(high, low, close, 7, 14, 28)[-1]
-        total += talib.ROC(close, 10)[-1]
-        total += talib.ATR(high, low, close, 14)[-1]
-        total += talib.BBANDS(close, 20, 2.0, 2.0, 0)[0][-1]
-        total += talib.EMA(close, 20)[-1]
-        total += talib.MAX(high, 20)[-1] - talib.MIN(low, 20)[-1]
+    for scale in scales:
+        for i in range(data["close"].shape[0]):
+            high, low, close = data["high"][i], data["low"][i], data["close"][i]
+            total += talib.RSI(close, p(14, scale))[-1]
+            total += talib.MACDEXT(close, p(12, scale), 1, p(26, scale), 1, p(9, scale), 1)[2][-1]
+            total += talib.STOCHF(high, low, close, p(14, scale), 3, 0)[0][-1]
+            total += talib.CCI(high, low, close, p(20, scale))[-1]
+            total += talib.TRIX(close, p(15, scale))[-1]
+            total += talib.ULTOSC(high, low, close, p(7, scale), p(14, scale), p(28, scale))[-1]
+            total += talib.ROC(close, p(10, scale))[-1]
+            total += talib.ATR(high, low, close, p(14, scale))[-1]
+            total += talib.BBANDS(close, p(20, scale), 2.0, 2.0, 0)[0][-1]
+            total += talib.EMA(close, p(20, scale))[-1]
+            total += talib.MAX(high, p(20, scale))[-1] - talib.MIN(low, p(20, scale))[-1]
     return total
 
 
@@ -166,20 +173,30 @@ def _numpy_tick(data: dict[str, np.ndarray]) -> float:
     return float(sum(p[:, -1].sum() for p in parts) + uo.sum())
 
 
+BASELINES = {
+    # name: (function, lookback scales): the bot computes one parameter set; the engine computes
+    # every mode's, so "talib-loop-all-modes" is the like-for-like comparison
+    "talib-loop": (_talib_tick, (1.0,)),
+    "talib-loop-all-modes": (_talib_tick, (0.5, 1.0, 2.0)),
+    "numpy-vectorized": (_numpy_tick, (1.0,)),
+}
+
+
 def bench_baseline(name: str, symbols: int, repeats: int) -> dict[str, object]:
     data = _history(symbols)
-    compute = {"talib-loop": _talib_tick, "numpy-vectorized": _numpy_tick}[name]
-    compute(data)
+    function, scales = BASELINES[name]
+    function(data, scales) if function is _talib_tick else function(data)
     latencies = []
     for i in range(repeats):
         data["close"][:, -1] *= 1.0 + 1e-4 * (i + 1)  # a new tick changes the last bar
         began = time.perf_counter()
-        compute(data)
+        function(data, scales) if function is _talib_tick else function(data)
         latencies.append((time.perf_counter() - began) * 1e3)
     return {
         "name": name,
         "symbols": symbols,
         "indicators": len(CLASSIC),
+        "modes": len(scales),
         "timeframes": 3,
         "history_bars": HISTORY,
         "tick_p50_ms": round(float(np.percentile(latencies, 50)), 3),
@@ -193,7 +210,7 @@ def run_bench(config: Config, symbol_counts: list[int], ticks: int, baseline_bud
     for symbols in symbol_counts:
         engine = bench_engine(config, symbols, ticks)
         results.append(engine)
-        for name in ("talib-loop", "numpy-vectorized"):
+        for name in BASELINES:
             probe = bench_baseline(name, symbols, repeats=1)
             repeats = int(np.clip(baseline_budget_s * 1e3 / max(probe["tick_p50_ms"], 1e-3), 3, 200))
             baseline = bench_baseline(name, symbols, repeats=repeats)

@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cards = commands.add_parser("cards", help="list the registered cards")
     cards.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    cards.add_argument("--markdown", action="store_true", help="print the catalogue (docs/cards.md)")
 
     bench = commands.add_parser(
         "bench", help="measure tick latency and compile time against the alternatives"
@@ -103,6 +104,11 @@ def _cards(args) -> int:
     from bpjax.cards import REGISTRY
 
     cards = [spec.as_dict() for spec in REGISTRY.cards]
+    if args.markdown:
+        from bpjax.catalogue import markdown
+
+        sys.stdout.write(markdown(REGISTRY))
+        return 0
     if args.json:
         print(
             json.dumps(

@@ -268,14 +268,13 @@ class Engine:
 
     def _commit(self, streams, step: ring_buffers.RingStep, alphas):
         """Fold each timeframe's just-closed bar into its streams (skipped on ticks that close none)."""
-        x, ok = self.bank.series_values(step.closed, step.before_closed)  # (stream, tf, sym)
-        ok = ok & step.new_bar[None, :, None]
-        return jax.lax.cond(
-            jnp.any(step.new_bar),
-            lambda s: self.bank.update(s, jnp.swapaxes(x, 1, 2), jnp.swapaxes(ok, 1, 2), alphas),
-            lambda s: s,
-            streams,
-        )
+
+        def fold_closed(streams):
+            x, ok = self.bank.series_values(step.closed, step.before_closed)  # (stream, tf, sym)
+            ok = ok & step.new_bar[None, :, None]
+            return self.bank.update(streams, jnp.swapaxes(x, 1, 2), jnp.swapaxes(ok, 1, 2), alphas)
+
+        return jax.lax.cond(jnp.any(step.new_bar), fold_closed, lambda streams: streams, streams)
 
     def compile(self, state: EngineState, params: Params | None = None) -> float:
         """Compile the step for this engine's shapes (once); returns the seconds it took."""

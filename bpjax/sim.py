@@ -107,7 +107,6 @@ class MarketSimulator:
         self.volume_scale = np.where(is_benchmark, 60.0, rng.uniform(2.0, 25.0, n))  # trades per second
         self.notional_depth = np.where(is_benchmark, 4e6, rng.uniform(1e5, 1.5e6, n))  # within 10 bp
         self.open_interest = self.notional_depth * rng.uniform(40.0, 120.0, n) / base  # base units
-        self.open_price = base.copy()
         self.recent_return = np.zeros(n)
         self.informed = np.zeros(n)  # the drift informed traders know (per second)
         self.imbalance = np.zeros(n)

@@ -83,7 +83,7 @@ def test_bench_json_has_results_and_baselines():
     (row,) = report["results"]
     assert row["symbols"] == 6 and row["compilations"] == 1
     assert {"compile_s", "tick_p50_ms", "tick_p99_ms"} <= set(row)
-    assert {b["name"] for b in report["baselines"]} == {"talib-loop", "numpy-vectorized"}
+    assert {b["name"] for b in report["baselines"]} == {"talib-loop", "talib-loop-all-modes", "numpy-vectorized"}
 
 
 def test_a_bad_config_fails_with_a_clear_message(tmp_path):
@@ -99,3 +99,25 @@ def test_a_bad_config_fails_with_a_clear_message(tmp_path):
 def test_bad_arguments_are_refused():
     assert bpjax("run", "--ticks", "0").returncode == 2
     assert bpjax("bench", "--symbols", "a,b").returncode == 2
+
+
+def test_the_card_catalogue_is_generated_and_current():
+    from pathlib import Path
+
+    from bpjax.catalogue import markdown
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "cards.md"
+    assert path.read_text() == markdown(REGISTRY), "docs/cards.md is stale: run `bpjax cards --markdown > docs/cards.md`"
+    for name in REGISTRY.names:
+        assert f"### {name}" in path.read_text()
+
+
+def test_the_readme_python_example_runs():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (example,) = re.findall(r"```python\n(.*?)```", readme, re.S)
+    result = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "(21, 3) (21, 3) (21, 3, 4)" in result.stdout
