@@ -63,44 +63,45 @@ class Aggregate(NamedTuple):
     card_direction: Float[Array, "sym mode card"]  # timeframes mixed
     card_strength: Float[Array, "sym mode card"]
     card_confidence: Float[Array, "sym mode card"]
-    memory: Float[Array, "sym mode 3"]  # fast bias, slow bias, memory weight
+    memory: Float[Array, "3 mode sym"]  # fast bias, slow bias, memory weight
 
 
 def _composite(signal, confidence, membership, weights):
-    """Weight-averaged composite of (card, ...) contributions and confidences: the (...) bias, and
-    the per-category sums (..., cat). ``weights`` broadcasts against (..., cat)."""
-    category_signal = jnp.einsum("c...,ck->...k", signal, membership)
-    category_confidence = jnp.einsum("c...,ck->...k", confidence, membership)
-    numerator = jnp.sum(weights * category_signal, axis=-1)
-    denominator = jnp.sum(jnp.abs(weights) * category_confidence, axis=-1)
+    """Weight-averaged composite of (card, ...) contributions and confidences: the (...) bias and
+    the per-category sums (cat, ...). ``weights`` broadcasts against (cat, ...)."""
+    category_signal = jnp.einsum("c...,ck->k...", signal, membership)
+    category_confidence = jnp.einsum("c...,ck->k...", confidence, membership)
+    numerator = jnp.sum(weights * category_signal, axis=0)
+    denominator = jnp.sum(jnp.abs(weights) * category_confidence, axis=0)
     return 100.0 * jnp.clip(safe_div(numerator, denominator), -1.0, 1.0), category_signal, category_confidence
 
 
 def aggregate(
     cards: CardBatch,
     params: Params,
-    memory: Float[Array, "sym mode 3"],
+    memory: Float[Array, "3 mode sym"],
     membership: Float[Array, "card cat"],
-    bar_volatility: Float[Array, "sym mode tf"],
+    bar_volatility: Float[Array, "mode tf sym"],
     timeframe_seconds: Float[Array, " tf"],
 ) -> Aggregate:
+    """Internally (mode, sym) with the symbol axis innermost; outputs are (sym, mode, ...)."""
     p = params.aggregation  # (mode, key)
 
     def setting(key):
-        return p[:, AGG[key]][None, :]  # (1, mode) broadcasts over sym
+        return p[:, AGG[key]][:, None]  # (mode, 1) broadcasts over sym
 
-    d, s, c = cards.direction, cards.strength, cards.confidence  # (card, sym, mode, tf)
-    tf_weight = params.timeframe_weights[None, None, :, :]  # (1, 1, mode, tf)
-    weights = params.category_weights[None, :, :]  # (1, mode, cat)
+    d, s, c = cards.direction, cards.strength, cards.confidence  # (card, mode, tf, sym)
+    tf_weight = params.timeframe_weights[None, :, :, None]  # (1, mode, tf, 1)
+    weights = params.category_weights.T[:, :, None]  # (cat, mode, 1)
 
     # 1. multi-timeframe confirmation per card
     wc = tf_weight * c
-    card_confidence = jnp.sum(wc, axis=-1)  # (card, sym, mode)
-    card_direction = safe_div(jnp.sum(wc * d, axis=-1), card_confidence)
-    card_strength = safe_div(jnp.sum(wc * s, axis=-1), card_confidence)
+    card_confidence = jnp.sum(wc, axis=2)  # (card, mode, sym)
+    card_direction = safe_div(jnp.sum(wc * d, axis=2), card_confidence)
+    card_strength = safe_div(jnp.sum(wc * s, axis=2), card_confidence)
     present = jnp.where(c > 0, tf_weight, 0.0)
-    same_side = (jnp.sign(d) == jnp.sign(card_direction)[..., None]) & (jnp.abs(d) > 1e-6)
-    card_agreement = safe_div(jnp.sum(jnp.where(same_side, present, 0.0), axis=-1), jnp.sum(present, axis=-1))
+    same_side = (jnp.sign(d) == jnp.sign(card_direction)[:, :, None, :]) & (jnp.abs(d) > 1e-6)
+    card_agreement = safe_div(jnp.sum(jnp.where(same_side, present, 0.0), axis=2), jnp.sum(present, axis=2))
     card_confidence = card_confidence * 0.5 * (1.0 + card_agreement)
 
     # 2-3. contributions, categories, composite
@@ -108,27 +109,29 @@ def aggregate(
     bias, category_signal, category_confidence = _composite(
         contribution, card_confidence, membership, weights
     )
-    category_scores = 100.0 * jnp.clip(safe_div(category_signal, category_confidence), -1.0, 1.0)
+    category_scores = 100.0 * jnp.clip(
+        safe_div(category_signal, category_confidence), -1.0, 1.0
+    )  # (cat, mode, sym)
 
     # 5. conflict between the shortest and the longest timeframe
-    timeframe_bias, _, _ = _composite(d * s * c, c, membership, weights[:, :, None, :])  # (sym, mode, tf)
-    short, long = timeframe_bias[..., 0], timeframe_bias[..., -1]
+    timeframe_bias, _, _ = _composite(d * s * c, c, membership, weights[:, :, None, :])  # (mode, tf, sym)
+    short, long = timeframe_bias[:, 0], timeframe_bias[:, -1]
     threshold = setting("conflict_threshold")
     conflicted = (short * long < 0) & (jnp.abs(short) > threshold) & (jnp.abs(long) > threshold)
 
     # 4. confidence
-    count = jnp.sum(membership, axis=0)[None, None, :]  # cards per category
+    count = jnp.sum(membership, axis=0)[:, None, None]  # cards per category
     data_confidence = safe_div(
-        jnp.sum(jnp.abs(weights) * category_confidence, axis=-1), jnp.sum(jnp.abs(weights) * count, axis=-1)
+        jnp.sum(jnp.abs(weights) * category_confidence, axis=0), jnp.sum(jnp.abs(weights) * count, axis=0)
     )
     weighted = weights * category_signal
-    consensus = safe_div(jnp.abs(jnp.sum(weighted, axis=-1)), jnp.sum(jnp.abs(weighted), axis=-1))
+    consensus = safe_div(jnp.abs(jnp.sum(weighted, axis=0)), jnp.sum(jnp.abs(weighted), axis=0))
     factor = jnp.where(conflicted, setting("conflict_confidence_factor"), 1.0)
     confidence = jnp.clip(100.0 * data_confidence * 0.5 * (1.0 + consensus) * factor, 0.0, 100.0)
     agreement = safe_div(jnp.sum(card_agreement * card_confidence, axis=0), jnp.sum(card_confidence, axis=0))
 
     # 6. states from the bias memory
-    fast, slow, seen = memory[..., 0], memory[..., 1], memory[..., 2]
+    fast, slow, seen = memory[0], memory[1], memory[2]
     band = setting("neutral_band")
     directional = jnp.abs(bias) >= band
     remembered = seen > 0
@@ -143,9 +146,9 @@ def aggregate(
         & (jnp.abs(new_fast) < setting("deceleration_ratio") * jnp.abs(new_slow))
     )
     extreme = (s >= setting("extreme_strength")[None, :, :, None]) & (
-        jnp.sign(d) == jnp.sign(bias)[None, :, :, None]
+        jnp.sign(d) == jnp.sign(bias)[None, :, None, :]
     )
-    extreme_share = safe_div(jnp.sum(jnp.where(extreme, c, 0.0), axis=(0, 3)), jnp.sum(c, axis=(0, 3)))
+    extreme_share = safe_div(jnp.sum(jnp.where(extreme, c, 0.0), axis=(0, 2)), jnp.sum(c, axis=(0, 2)))
     exhaustion = directional & (
         (jnp.abs(bias) >= setting("exhaustion_bias")) | (extreme_share >= setting("exhaustion_share"))
     )
@@ -154,34 +157,35 @@ def aggregate(
     state = jnp.where(transition, STATE_CODE["transition"], state)
     state = jnp.where(exhaustion, STATE_CODE["exhaustion"], state)
     state = jnp.where(conflicted, STATE_CODE["conflicted"], state)
-    new_memory = jnp.stack([new_fast, new_slow, jnp.ones_like(seen)], axis=-1)
+    new_memory = jnp.stack([new_fast, new_slow, jnp.ones_like(seen)])
 
     # 7. size and stop from horizon volatility
-    variance_per_second = jnp.sum(
-        params.timeframe_weights[None] * safe_div(bar_volatility**2, timeframe_seconds[None, None, :]),
-        axis=-1,
-    )
+    per_second = safe_div(bar_volatility**2, timeframe_seconds[None, :, None])
+    variance_per_second = jnp.sum(params.timeframe_weights[:, :, None] * per_second, axis=1)  # (mode, sym)
     horizon_volatility = jnp.sqrt(jnp.maximum(variance_per_second * setting("horizon_seconds"), 0.0))
     stop = setting("stop_volatility_multiple") * horizon_volatility * (2.0 - confidence / 100.0)
     stop = stop * jnp.where(conflicted, 1.5, 1.0)
     raw_size = safe_div(setting("risk_per_trade"), stop) * (confidence / 100.0) * (jnp.abs(bias) / 100.0)
     size = jnp.sign(bias) * jnp.minimum(raw_size, setting("max_position"))
 
+    def public(x):  # (mode, sym, ...) -> (sym, mode, ...)
+        return jnp.swapaxes(x, 0, 1)
+
     return Aggregate(
-        bias=bias,
-        confidence=confidence,
-        conflicted=conflicted,
-        state=state.astype(jnp.int32),
-        transition=transition,
-        deceleration=deceleration,
-        exhaustion=exhaustion,
-        agreement=agreement,
-        category_scores=category_scores,
-        timeframe_bias=timeframe_bias,
-        size=size,
-        stop=stop,
-        card_direction=jnp.moveaxis(card_direction, 0, -1),
-        card_strength=jnp.moveaxis(card_strength, 0, -1),
-        card_confidence=jnp.moveaxis(card_confidence, 0, -1),
+        bias=public(bias),
+        confidence=public(confidence),
+        conflicted=public(conflicted),
+        state=public(state).astype(jnp.int32),
+        transition=public(transition),
+        deceleration=public(deceleration),
+        exhaustion=public(exhaustion),
+        agreement=public(agreement),
+        category_scores=jnp.transpose(category_scores, (2, 1, 0)),
+        timeframe_bias=jnp.transpose(timeframe_bias, (2, 0, 1)),
+        size=public(size),
+        stop=public(stop),
+        card_direction=jnp.transpose(card_direction, (2, 1, 0)),
+        card_strength=jnp.transpose(card_strength, (2, 1, 0)),
+        card_confidence=jnp.transpose(card_confidence, (2, 1, 0)),
         memory=new_memory,
     )

@@ -1,7 +1,7 @@
 """Rolling bar history per timeframe, as ring buffers updated inside the jitted tick.
 
-Layout: ``bars`` is (tf, sym, lag, field); slot ``bar_index % lag`` of each timeframe
-holds that bar, and ``slot_bar`` (tf, lag) remembers which bar a slot holds, so a
+Layout: ``bars`` is (tf, lag, field, sym), the symbol axis innermost (every per-symbol
+operation vectorizes over it); slot ``bar_index % lag`` of each timeframe holds that bar, and ``slot_bar`` (tf, lag) remembers which bar a slot holds, so a
 slot left over from before a gap is never read as recent history. All symbols share
 bar boundaries (wall-clock time), so one slot index per timeframe serves every symbol.
 
@@ -25,14 +25,14 @@ from bpjax.types import Array, Bool, Float, Int
 
 
 class Ring(NamedTuple):
-    bars: Float[Array, "tf sym lag field"]
-    valid: Bool[Array, "tf sym lag field"]
+    bars: Float[Array, "tf lag field sym"]
+    valid: Bool[Array, "tf lag field sym"]
     slot_bar: Int[Array, "tf lag"]  # bar index stored in each slot, -1 when empty
     last_bar: Int[Array, " tf"]  # bar index of the open bar, -1 before the first tick
 
 
 class RingStep(NamedTuple):
-    """What one tick's ring update hands to the rest of the tick (all rows (tf, sym, field))."""
+    """What one tick's ring update hands to the rest of the tick (all rows (tf, field, sym))."""
 
     ring: Ring
     open_bar: Bar  # the bar this tick belongs to, with this tick folded in
@@ -44,8 +44,8 @@ class RingStep(NamedTuple):
 
 def init_ring(num_timeframes: int, num_symbols: int, lag: int, num_fields: int) -> Ring:
     return Ring(
-        bars=jnp.zeros((num_timeframes, num_symbols, lag, num_fields), jnp.float32),
-        valid=jnp.zeros((num_timeframes, num_symbols, lag, num_fields), bool),
+        bars=jnp.zeros((num_timeframes, lag, num_fields, num_symbols), jnp.float32),
+        valid=jnp.zeros((num_timeframes, lag, num_fields, num_symbols), bool),
         slot_bar=jnp.full((num_timeframes, lag), -1, jnp.int32),
         last_bar=jnp.full((num_timeframes,), -1, jnp.int32),
     )
@@ -54,9 +54,9 @@ def init_ring(num_timeframes: int, num_symbols: int, lag: int, num_fields: int) 
 def fold(bar, bar_valid, tick, tick_valid):
     """Fold one tick into a bar, field by field, by each field's aggregation rule.
 
-    bar, tick: (..., field); masks of the same shape. A masked side never contributes.
+    bar, tick: (..., field, sym); masks of the same shape. A masked side never contributes.
     """
-    code = jnp.asarray(AGGREGATION_CODES).reshape((1,) * (bar.ndim - 1) + (-1,))
+    code = jnp.asarray(AGGREGATION_CODES).reshape((1,) * (bar.ndim - 2) + (-1, 1))
     both = bar_valid & tick_valid
     latest = jnp.where(tick_valid, tick, bar)  # "last", and the fallback of every rule
     out = jnp.where(code == AGG_FIRST, jnp.where(bar_valid, bar, tick), latest)
@@ -69,21 +69,21 @@ def fold(bar, bar_valid, tick, tick_valid):
 
 def advance(
     ring: Ring,
-    tick: Float[Array, "sym field"],
-    tick_valid: Bool[Array, "sym field"],
+    tick: Float[Array, "field sym"],
+    tick_valid: Bool[Array, "field sym"],
     bar_index: Int[Array, " tf"],
 ) -> RingStep:
     """Fold this tick into the open bar of every timeframe, starting new bars on boundaries."""
-    num_tf, _, lag, _ = ring.bars.shape
+    num_tf, lag = ring.bars.shape[:2]
     tf = jnp.arange(num_tf)
     slot = bar_index % lag
     new_bar = bar_index != ring.last_bar
 
     def row(bars, valid, slot_bar, index):
-        """(tf, sym, field) rows of bar ``index`` per timeframe, valid only if the slot holds it."""
+        """(tf, field, sym) rows of bar ``index`` per timeframe, valid only if the slot holds it."""
         slot_of = index % lag
         holds = (slot_bar[tf, slot_of] == index) & (index >= 0)
-        return bars[tf, :, slot_of], valid[tf, :, slot_of] & holds[:, None, None]
+        return bars[tf, slot_of], valid[tf, slot_of] & holds[:, None, None]
 
     # Reads of the old buffers all feed the write below, so XLA orders them before it and
     # updates the donated ring in place. Everything else is read after the write (a read of
@@ -92,7 +92,7 @@ def advance(
     current, current_valid = row(ring.bars, ring.valid, ring.slot_bar, bar_index)
 
     # a new bar starts from the last bar's levels (mask off) and empty flows
-    level = jnp.asarray(IS_LEVEL)[None, None, :]
+    level = jnp.asarray(IS_LEVEL)[None, :, None]
     carried = jnp.where(level, carried_from, 0.0)
     start = jnp.where(new_bar[:, None, None], carried, current)
     start_valid = current_valid & ~new_bar[:, None, None]
@@ -100,8 +100,8 @@ def advance(
     tick_valid_b = jnp.broadcast_to(tick_valid, start.shape)
     open_bar, open_valid = fold(start, start_valid, tick_b, tick_valid_b)
 
-    bars = ring.bars.at[tf, :, slot].set(open_bar)
-    valid = ring.valid.at[tf, :, slot].set(open_valid)
+    bars = ring.bars.at[tf, slot].set(open_bar)
+    valid = ring.valid.at[tf, slot].set(open_valid)
     slot_bar = ring.slot_bar.at[tf, slot].set(bar_index)
     new_ring = Ring(bars, valid, slot_bar, bar_index)
 

@@ -22,12 +22,20 @@ def markdown(registry: Registry) -> str:
         "|---|---|---|---|",
     ]
     for spec in cards:
-        lines.append(f"| {spec.category} | [{spec.name}](#{spec.name}) | {spec.lookback} | {', '.join(spec.inputs)} |")
+        lines.append(
+            f"| {spec.category} | [{spec.name}](#{spec.name}) | {spec.lookback} | {', '.join(spec.inputs)} |"
+        )
     for category in registry.categories:
         lines += ["", f"## {category}"]
         for spec in (s for s in cards if s.category == category):
             kind = "cross-sectional (sees every symbol)" if spec.cross_section else "per symbol"
-            lines += ["", f"### {spec.name}", "", f"*{kind}; lookback {spec.lookback} bars; inputs: {', '.join(spec.inputs)}*", ""]
+            lines += [
+                "",
+                f"### {spec.name}",
+                "",
+                f"*{kind}; lookback {spec.lookback} bars; inputs: {', '.join(spec.inputs)}*",
+                "",
+            ]
             lines.append(spec.doc.strip())
             extras = []
             if spec.streams:

@@ -54,8 +54,8 @@ INSUFFICIENT_QUALITY = 0.5
 class EngineState(NamedTuple):
     ring: ring_buffers.Ring
     windows: WindowCache  # prefix statistics of the closed bars, per timeframe
-    streams: Float[Array, "3 stream sym mode tf"]  # committed (last closed bar) mean/var/weight
-    memory: Float[Array, "sym mode 3"]  # bias memory: fast, slow, weight
+    streams: Float[Array, "3 stream mode tf sym"]  # committed (last closed bar) mean/var/weight
+    memory: Float[Array, "3 mode sym"]  # bias memory: fast, slow, weight
     tick: Int[Array, ""]
 
 
@@ -155,8 +155,8 @@ class Engine:
         state = EngineState(
             ring=ring_buffers.init_ring(n["tf"], n["sym"], n["lag"], n["field"]),
             windows=self.windows.init_cache(n["tf"], n["sym"]),
-            streams=jnp.zeros((3, n["stream"], n["sym"], n["mode"], n["tf"]), jnp.float32),
-            memory=jnp.zeros((n["sym"], n["mode"], 3), jnp.float32),
+            streams=jnp.zeros((3, n["stream"], n["mode"], n["tf"], n["sym"]), jnp.float32),
+            memory=jnp.zeros((3, n["mode"], n["sym"]), jnp.float32),
             tick=jnp.zeros((), jnp.int32),
         )
         return jax.device_put(state, self.device)
@@ -167,11 +167,12 @@ class Engine:
     # --- the tick -----------------------------------------------------------------------------
     def _step(self, state: EngineState, packed: Array, params: Params) -> tuple[EngineState, TickOutput]:
         snapshot = self.layout.unpack(packed)
-        # sanitize: a non-finite value is masked, never folded
+        # sanitize: a non-finite value is masked, never folded; then (field, sym), the symbol
+        # axis innermost like every device array
         finite = jnp.isfinite(snapshot.fields)
         nonfinite_input = jnp.any(snapshot.valid & ~finite, axis=-1)
-        valid = snapshot.valid & finite
-        fields = jnp.where(finite, snapshot.fields, 0.0).astype(jnp.float32)
+        valid = (snapshot.valid & finite).T
+        fields = jnp.where(finite, snapshot.fields, 0.0).astype(jnp.float32).T
 
         # ring buffers: the open bar of every timeframe
         step = ring_buffers.advance(state.ring, fields, valid, snapshot.bar_index)
@@ -181,9 +182,7 @@ class Engine:
         alphas = self.bank.alphas(params.lookback_scale)
         committed = self._commit(state.streams, step, alphas)
         x_open, ok_open = self.bank.series_values(step.open_bar, step.previous)  # (stream, tf, sym)
-        provisional = self.bank.update(
-            committed, jnp.swapaxes(x_open, 1, 2), jnp.swapaxes(ok_open, 1, 2), alphas
-        )
+        provisional = self.bank.update(committed, x_open, ok_open, alphas)
 
         # window features: refresh the closed-bar cache of timeframes that closed a bar, then
         # combine it with the open bar
@@ -225,16 +224,16 @@ class Engine:
         # per-symbol status bits
         close = FIELD_INDEX["close"]
         derivatives = [FIELD_INDEX[name] for name in ("mark", "funding_rate", "open_interest")]
-        mean_quality = jnp.mean(cards.quality, axis=(0, 2, 3))
-        nonfinite_card = jnp.any(cards.nonfinite, axis=(0, 2, 3))
+        mean_quality = jnp.mean(cards.quality, axis=(0, 1, 2))
+        nonfinite_card = jnp.any(cards.nonfinite, axis=(0, 1, 2))
         status = (
             jnp.where(nonfinite_input, STATUS_NONFINITE_INPUT, 0)
-            | jnp.where(~valid[:, close], STATUS_STALE_PRICE, 0)
-            | jnp.where(~jnp.all(valid[:, derivatives], axis=-1), STATUS_STALE_DERIVATIVES, 0)
+            | jnp.where(~valid[close], STATUS_STALE_PRICE, 0)
+            | jnp.where(~jnp.all(valid[np.array(derivatives)], axis=0), STATUS_STALE_DERIVATIVES, 0)
             | jnp.where(mean_quality < INSUFFICIENT_QUALITY, STATUS_INSUFFICIENT_HISTORY, 0)
             | jnp.where(nonfinite_card, STATUS_NONFINITE_CARD, 0)
         ).astype(jnp.int32)
-        price = step.open_bar.values[0, :, close]
+        price = step.open_bar.values[0, close]
 
         new_state = EngineState(step.ring, window_cache, committed, result.memory, state.tick + 1)
         output = TickOutput(
@@ -271,8 +270,7 @@ class Engine:
 
         def fold_closed(streams):
             x, ok = self.bank.series_values(step.closed, step.before_closed)  # (stream, tf, sym)
-            ok = ok & step.new_bar[None, :, None]
-            return self.bank.update(streams, jnp.swapaxes(x, 1, 2), jnp.swapaxes(ok, 1, 2), alphas)
+            return self.bank.update(streams, x, ok & step.new_bar[None, :, None], alphas)
 
         return jax.lax.cond(jnp.any(step.new_bar), fold_closed, lambda streams: streams, streams)
 

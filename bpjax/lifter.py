@@ -45,12 +45,12 @@ WARM_WEIGHT = float(1.0 - np.exp(-1.0))
 class CardBatch(NamedTuple):
     """Every card's output for every slice (card-major: each card's readings are contiguous)."""
 
-    direction: Float[Array, "card sym mode tf"]
-    strength: Float[Array, "card sym mode tf"]
-    confidence: Float[Array, "card sym mode tf"]  # after data quality
-    value: Float[Array, "card sym mode tf"]
-    quality: Float[Array, "card sym mode tf"]
-    nonfinite: Bool[Array, "card sym mode tf"]
+    direction: Float[Array, "card mode tf sym"]
+    strength: Float[Array, "card mode tf sym"]
+    confidence: Float[Array, "card mode tf sym"]  # after data quality
+    value: Float[Array, "card mode tf sym"]
+    quality: Float[Array, "card mode tf sym"]
+    nonfinite: Bool[Array, "card mode tf sym"]
 
 
 class SliceData(NamedTuple):
@@ -60,7 +60,7 @@ class SliceData(NamedTuple):
     counts: Array  # (window, ...)
     streams: Array  # (3, stream, ...)
     committed: Array
-    latest: Array  # (..., field)
+    latest: Array  # (field, ...)
     fresh: Array
     scale: Array  # ()
     progress: Array  # ()
@@ -127,11 +127,12 @@ class QualityLayout:
             np.int32,
         )
 
-    def quality(self, data: SliceData, lag: int) -> Float[Array, "card sym mode tf"]:
-        """coverage x fresh x warm for every card, batched over (sym, mode, tf)."""
+    def quality(self, data: SliceData, lag: int) -> Float[Array, "card mode tf sym"]:
+        """coverage x fresh x warm for every card, batched over (mode, tf, sym)."""
         n = jnp.clip(jnp.round(self.lookback[:, None] * data.scale[None, :]), 1.0, lag - 1.0)  # (card, mode)
-        coverage = data.counts[self.coverage] / n[:, None, :, None]
-        fresh = jnp.all(data.fresh.T[self.inputs], axis=1)[:, :, None, None]  # (card, sym, 1, 1)
+        counts = jnp.swapaxes(jnp.take(data.counts, self.coverage, axis=1), 0, 1)  # (card, mode, tf, sym)
+        coverage = counts / n[:, :, None, None]
+        fresh = jnp.all(data.fresh[self.inputs], axis=1)[:, None, None, :]  # (card, 1, 1, sym)
         quality = jnp.where(self.has_inputs[:, None, None, None], jnp.where(fresh, coverage, 0.0), 1.0)
         warm = jnp.clip(data.streams[2][self.slowest] / WARM_WEIGHT, 0.0, 1.0)
         quality = quality * jnp.where(self.has_streams[:, None, None, None], warm, 1.0)
@@ -147,8 +148,8 @@ def run_cards(
 ) -> CardBatch:
     """Every card on every (sym, mode, tf) slice, in registry order along the last axis.
 
-    ``data`` holds: windows/counts (window, sym, mode, tf), streams/committed
-    (3, stream, sym, mode, tf), latest/fresh (sym, field), scale (mode,), progress and
+    ``data`` holds: windows/counts (mode, window, tf, sym), streams/committed
+    (3, stream, mode, tf, sym), latest/fresh (field, sym), scale (mode,), progress and
     bar_seconds (tf,), card_params (mode, param). ``lag`` is the ring length (caps lookbacks).
     """
     cards = registry.cards
@@ -160,20 +161,21 @@ def run_cards(
 
     if slice_specs:
         fn = lambda d: _apply(slice_specs, streams, windows, layout, lag, d)  # noqa: E731
+        # axes peel off outside in: sym (innermost in memory), then mode, then tf
+        over_sym = SliceData(3, 3, 4, 4, 1, 1, None, None, None, None)
+        over_mode = SliceData(0, 0, 2, 2, None, None, 0, None, None, 0)
         over_tf = SliceData(1, 1, 2, 2, None, None, None, 0, 0, None)
-        over_mode = SliceData(1, 1, 2, 2, None, None, 0, None, None, 0)
-        over_sym = SliceData(1, 1, 2, 2, 0, 0, None, None, None, None)
         lifted = jax.vmap(
-            jax.vmap(jax.vmap(fn, (over_tf,), out_axes=2), (over_mode,), out_axes=2), (over_sym,), out_axes=2
+            jax.vmap(jax.vmap(fn, (over_tf,), out_axes=2), (over_mode,), out_axes=2), (over_sym,), out_axes=4
         )
-        outputs.append(lifted(data))  # (card, 4, sym, mode, tf)
+        outputs.append(lifted(data))  # (card, 4, mode, tf, sym)
         order += slice_specs
     if cross_specs:
         fn = lambda d: _apply(cross_specs, streams, windows, layout, lag, d)  # noqa: E731
-        over_tf = SliceData(2, 2, 3, 3, None, None, None, 0, 0, None)
-        over_mode = SliceData(2, 2, 3, 3, None, None, 0, None, None, 0)
-        lifted = jax.vmap(jax.vmap(fn, (over_tf,), out_axes=3), (over_mode,), out_axes=3)
-        outputs.append(lifted(data))  # (card, 4, sym, mode, tf)
+        over_mode = SliceData(0, 0, 2, 2, None, None, 0, None, None, 0)
+        over_tf = SliceData(1, 1, 2, 2, None, None, None, 0, 0, None)
+        lifted = jax.vmap(jax.vmap(fn, (over_tf,), out_axes=2), (over_mode,), out_axes=2)
+        outputs.append(lifted(data))  # (card, 4, mode, tf, sym)
         order += cross_specs
 
     position = {spec.name: i for i, spec in enumerate(order)}

@@ -43,10 +43,11 @@ STREAM_KINDS = ("ema", "wilder")
 
 @jax.tree_util.register_pytree_node_class
 class Bar:
-    """A bar (or a batch of bars): values and masks over a trailing field axis.
+    """A bar (or a batch of bars): values and masks laid out (..., field, sym), the symbol axis
+    innermost as everywhere on the device.
 
-    ``columns`` names the fields along that axis when it holds a subset (static, not traced);
-    by default it holds every field in ``FIELD_NAMES`` order.
+    ``columns`` names the fields along the field axis when it holds a subset (static, not
+    traced); by default it holds every field in ``FIELD_NAMES`` order.
     """
 
     def __init__(self, values, valid, columns: tuple[str, ...] | None = None):
@@ -57,13 +58,13 @@ class Bar:
     def _column(self, name: str) -> int:
         return FIELD_INDEX[name] if self.columns is None else self.columns.index(name)
 
-    def f(self, name: str) -> Float[Array, ...]:
-        return self.values[..., self._column(name)]
+    def f(self, name: str) -> Float[Array, "... sym"]:
+        return self.values[..., self._column(name), :]
 
-    def ok(self, *names: str) -> Bool[Array, ...]:
-        out = self.valid[..., self._column(names[0])]
+    def ok(self, *names: str) -> Bool[Array, "... sym"]:
+        out = self.valid[..., self._column(names[0]), :]
         for name in names[1:]:
-            out = out & self.valid[..., self._column(name)]
+            out = out & self.valid[..., self._column(name), :]
         return out
 
     def tree_flatten(self):
@@ -156,7 +157,8 @@ def _close_change(sign: float):
 def _premium(bar: Bar, prev: Bar):
     index = bar.f("index")
     ok = bar.ok("mark", "index") & (index > 0)
-    return jnp.where(ok, bar.f("mark") / jnp.where(ok, index, 1.0) - 1.0, 0.0), ok
+    # (mark - index) / index: the subtraction of two close prices is exact in float32
+    return jnp.where(ok, (bar.f("mark") - index) / jnp.where(ok, index, 1.0), 0.0), ok
 
 
 def _funding_notional(bar: Bar, prev: Bar):
@@ -215,7 +217,7 @@ SERIES: dict[str, tuple[SeriesFn, str]] = {
         lambda b, p: (b.f("funding_rate") - p.f("funding_rate"), b.ok("funding_rate") & p.ok("funding_rate")),
         "funding rate - previous funding rate",
     ),
-    "premium": (_premium, "mark / index - 1"),
+    "premium": (_premium, "(mark - index) / index"),
     "funding_notional": (_funding_notional, "signed log1p(funding x OI x mark)"),
     "taker_imbalance": (_taker_imbalance, "(taker buy - taker sell) / volume"),
     "typical_price": (_typical_price, "(high + low + close) / 3"),
@@ -327,7 +329,7 @@ class StreamBank:
         """Depth-0 inputs of every stream for bars of any shape (deeper ones are filled during the
         update)."""
         computed = {name: series_value(name, bar, prev) for name in self.series_names}
-        shape = bar.values.shape[:-1]
+        shape = bar.values.shape[:-2] + bar.values.shape[-1:]  # (..., field, sym) -> (..., sym)
         values, valid = [], []
         for stream in self.streams:
             if stream.depth == 0:
@@ -340,25 +342,24 @@ class StreamBank:
 
     def update(
         self,
-        state: Float[Array, "3 stream sym mode tf"],
-        x: Float[Array, "stream sym tf"],
-        valid: Bool[Array, "stream sym tf"],
+        state: Float[Array, "3 stream mode tf sym"],
+        x: Float[Array, "stream tf sym"],
+        valid: Bool[Array, "stream tf sym"],
         alpha: Float[Array, "stream mode"],
-    ) -> Float[Array, "3 stream sym mode tf"]:
+    ) -> Float[Array, "3 stream mode tf sym"]:
         """Fold one bar into every stream; deeper streams read their source's updated mean.
 
         Streams are ordered by depth, so each depth is one contiguous block updated once.
-        The ``tf`` axis may hold any number of timeframes (one, when committing a single
-        timeframe's closed bar).
+        The ``tf`` axis may hold any number of timeframes.
         """
         mean, var, weight = state[0], state[1], state[2]
-        x = x[:, :, None, :]
-        valid = valid[:, :, None, :]
+        x = x[:, None]
+        valid = valid[:, None]
         blocks_mean, blocks_var, blocks_weight, blocks_updated = [], [], [], []
         for depth in self.depths:
             block = np.array([i for i, s in enumerate(self.streams) if s.depth == depth])
             lo, hi = int(block[0]), int(block[-1]) + 1
-            a = alpha[lo:hi, None, :, None]
+            a = alpha[lo:hi, :, None, None]
             if depth == 0:
                 xs = jnp.broadcast_to(x[lo:hi], mean[lo:hi].shape)
                 step = jnp.broadcast_to(valid[lo:hi], xs.shape)

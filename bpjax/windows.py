@@ -108,18 +108,18 @@ class WindowCache(NamedTuple):
 
 
 class WindowValues(NamedTuple):
-    value: Float[Array, "window sym mode tf"]
-    count: Float[Array, "window sym mode tf"]  # bars with data (a lag: 1 or 0)
+    value: Float[Array, "mode window tf sym"]
+    count: Float[Array, "mode window tf sym"]  # bars with data (a lag: 1 or 0)
 
 
 class RingView(NamedTuple):
     """What the window features read from the ring buffers this tick."""
 
-    bars: Float[Array, "tf sym lag field"]  # the ring itself (slots, not ages)
-    valid: Bool[Array, "tf sym lag field"]
+    bars: Float[Array, "tf lag field sym"]  # the ring itself (slots, not ages)
+    valid: Bool[Array, "tf lag field sym"]
     slot_bar: Int[Array, "tf lag"]
     bar_index: Int[Array, " tf"]  # the open bar
-    open_bar: Bar  # (tf, sym, field)
+    open_bar: Bar  # (tf, field, sym)
     previous: Bar  # the bar before the open bar
     new_bar: Bool[Array, " tf"]
 
@@ -128,9 +128,9 @@ def rows_by_age(
     view: RingView, columns: tuple[str, ...], tf: int | None = None, rows: int | None = None
 ) -> Bar:
     """Ring rows of the named fields ordered by age (0 = open bar), masked where a slot holds
-    another bar: a (..., sym, rows, column) :class:`Bar`. ``tf`` (static) picks one timeframe;
-    ``rows`` (static) keeps the newest rows only (all by default)."""
-    lag = view.bars.shape[2]
+    another bar: a (..., rows, column, sym) :class:`Bar`. ``tf`` (may be traced) picks one
+    timeframe; ``rows`` (static) keeps the newest rows only (all by default)."""
+    lag = view.bars.shape[1]
     bars, valid, slot_bar, bar_index = view.bars, view.valid, view.slot_bar, view.bar_index
     if tf is not None:
         bars, valid, slot_bar, bar_index = bars[tf], valid[tf], slot_bar[tf], bar_index[tf]
@@ -139,9 +139,9 @@ def rows_by_age(
     expected = bar_index[..., None] - ages.reshape((1,) * bar_index.ndim + (-1,))  # (..., rows)
     slots = expected % lag
     holds = jnp.take_along_axis(slot_bar, slots, axis=-1) == expected
-    index = slots[..., None, :, None]
-    rows = jnp.take_along_axis(bars[..., fields], index, axis=-2)
-    ok = jnp.take_along_axis(valid[..., fields], index, axis=-2) & holds[..., None, :, None]
+    index = slots[..., :, None, None]
+    rows = jnp.take_along_axis(bars[..., fields, :], index, axis=-3)
+    ok = jnp.take_along_axis(valid[..., fields, :], index, axis=-3) & holds[..., :, None, None]
     return Bar(rows, ok, columns)
 
 
@@ -223,10 +223,10 @@ class WindowBank:
 
     @staticmethod
     def _series_by_age(bar: Bar, names):
-        """(value, valid) of each named series over age-ordered rows: (series, ..., sym, lag)."""
+        """(value, valid) of each named series over age-ordered rows: (series, ..., rows, sym)."""
         previous = Bar(  # the bar one age older; the oldest has none
-            jnp.concatenate([bar.values[..., 1:, :], jnp.zeros_like(bar.values[..., :1, :])], axis=-2),
-            jnp.concatenate([bar.valid[..., 1:, :], jnp.zeros_like(bar.valid[..., :1, :])], axis=-2),
+            jnp.concatenate([bar.values[..., 1:, :, :], jnp.zeros_like(bar.values[..., :1, :, :])], axis=-3),
+            jnp.concatenate([bar.valid[..., 1:, :, :], jnp.zeros_like(bar.valid[..., :1, :, :])], axis=-3),
             bar.columns,
         )
         values, valid = zip(*(series_value(name, bar, previous) for name in names), strict=True)
@@ -236,16 +236,16 @@ class WindowBank:
         """Prefix statistics of the closed bars of timeframe ``tf`` (may be traced):
         (packed, sym) and (series, sym)."""
         bar = rows_by_age(view, _columns(self.series_names), tf=tf)
-        values, valid = self._series_by_age(bar, self.series_names)  # (series, sym, lag)
-        open_value = jnp.where(valid[..., 0], values[..., 0], 0.0)
-        values = jnp.where(valid, values, 0.0)[..., 1:]  # closed bars: age 1 ...
-        valid = valid[..., 1:]
-        count = jnp.sum(valid, axis=-1, dtype=jnp.float32)
+        values, valid = self._series_by_age(bar, self.series_names)  # (series, lag, sym)
+        open_value = jnp.where(valid[:, 0], values[:, 0], 0.0)
+        values = jnp.where(valid, values, 0.0)[:, 1:]  # closed bars: age 1 ...
+        valid = valid[:, 1:]
+        count = jnp.sum(valid, axis=1, dtype=jnp.float32)
         # the reference sits among the values (the closed bars' mean, else the open bar): a
         # variance taken around a far-away reference cancels catastrophically in float32
-        reference = jnp.where(count > 0, jnp.sum(values, axis=-1) / jnp.maximum(count, 1.0), open_value)
-        deviation = jnp.where(valid, values - reference[..., None], 0.0)
-        age = jnp.arange(1, self.lag, dtype=jnp.float32)[None, None, :]
+        reference = jnp.where(count > 0, jnp.sum(values, axis=1) / jnp.maximum(count, 1.0), open_value)
+        deviation = jnp.where(valid, values - reference[:, None, :], 0.0)
+        age = jnp.arange(1, self.lag, dtype=jnp.float32)[None, :, None]
         contribution = {
             "count": valid.astype(jnp.float32),
             "sum": values,
@@ -269,24 +269,22 @@ class WindowBank:
             # prefix sums as one matmul: prefix[..., j] = sum of the j newest closed bars
             bars = self.lag - 1
             lower = jnp.asarray(np.arange(bars)[:, None] < np.arange(bars + 1)[None, :], jnp.float32)
-            scanned = jnp.einsum("csi,ij->csj", stack(sums), lower, precision=jax.lax.Precision.HIGHEST)
+            scanned = jnp.einsum("cis,ij->cjs", stack(sums), lower, precision=jax.lax.Precision.HIGHEST)
             for k, i in enumerate(sums):
-                columns[i] = scanned[k, :, : self.pair_length[i]].T
+                columns[i] = scanned[k, : self.pair_length[i]]
         for stat, combine, empty in (("max", jnp.maximum, -BIG), ("min", jnp.minimum, BIG)):
             chosen = [i for i, (_, s) in enumerate(self.pairs) if s == stat]
             if chosen:
-                scanned = jnp.concatenate(
-                    [jnp.full_like(stack(chosen)[..., :1], empty), stack(chosen)], axis=-1
-                )
+                scanned = jnp.concatenate([jnp.full_like(stack(chosen)[:, :1], empty), stack(chosen)], axis=1)
                 shift = 1
                 while shift < self.lag:  # prefix extreme by doubling
                     shifted = jnp.concatenate(
-                        [jnp.full_like(scanned[..., :shift], empty), scanned[..., :-shift]], axis=-1
+                        [jnp.full_like(scanned[:, :shift], empty), scanned[:, :-shift]], axis=1
                     )
                     scanned = combine(scanned, shifted)
                     shift *= 2
                 for k, i in enumerate(chosen):
-                    columns[i] = scanned[k, :, : self.pair_length[i]].T
+                    columns[i] = scanned[k, : self.pair_length[i]]
         return jnp.concatenate(columns), reference
 
     def refresh(self, cache: WindowCache, view: RingView) -> WindowCache:
@@ -306,32 +304,32 @@ class WindowBank:
 
     # --- per tick -------------------------------------------------------------------------------
     def compute(self, cache: WindowCache, view: RingView, scale: Float[Array, " mode"]) -> WindowValues:
-        """Every feature for every (sym, mode, tf): cache gathers plus the open bar.
+        """Every feature for every (mode, tf, sym): cache gathers plus the open bar.
 
-        One gather per timeframe serves every cached statistic of every feature, one ring gather
-        serves every lag, and a single transpose lays the result out feature-major.
+        One gather per timeframe serves every cached statistic of every feature and one ring
+        gather every lag; the result is laid out (mode, feature, tf, sym) as the cards read it.
         """
-        num_tf, num_sym = view.bars.shape[:2]
+        num_tf, num_sym = view.bars.shape[0], view.bars.shape[-1]
         num_mode = scale.shape[0]
-        parts_value, parts_count = [], []  # (k, mode, sym, tf) blocks in feature order
+        parts_value, parts_count = [], []  # (mode, k, tf, sym) blocks in feature order
         opened = {  # open-bar series, (tf, sym)
             name: series_value(name, view.open_bar, view.previous) for name in self.open_names
         }
 
         if self.cached:
-            # gather: (mode, entry, sym, tf)
+            # gather: (mode, entry, tf, sym)
             n = jnp.round(jnp.asarray(self.entry_lookback)[None, :] * scale[:, None])
             n = jnp.clip(n, 1.0, self.lag - 1.0 - jnp.asarray(self.entry_offset)[None, :])
             j = (n - 1.0 + jnp.asarray(self.entry_offset)[None, :]).astype(jnp.int32)
             j = jnp.minimum(j, jnp.asarray(self.pair_length[self.entry_pair] - 1)[None, :])
             index = (jnp.asarray(self.pair_start[self.entry_pair])[None, :] + j).reshape(-1)
-            gathered = jnp.stack([jnp.take(cache.prefix[tf], index, axis=0) for tf in range(num_tf)], axis=-1)
-            gathered = gathered.reshape(num_mode, len(self.entry_pair), num_sym, num_tf)
-            # per cached feature: reference and open bar, (1, k, sym, tf)
+            gathered = jnp.stack([jnp.take(cache.prefix[tf], index, axis=0) for tf in range(num_tf)], axis=1)
+            gathered = gathered.reshape(num_mode, len(self.entry_pair), num_tf, num_sym)
+            # per cached feature: reference and open bar, (1, k, tf, sym)
             series = np.array([self.series_index[w.series] for w in self.cached])
-            reference = jnp.transpose(cache.reference[:, series], (1, 2, 0))[None]  # (1, k, sym, tf)
-            v0 = jnp.stack([opened[w.series][0] for w in self.cached], axis=-1).transpose(2, 1, 0)[None]
-            ok0 = jnp.stack([opened[w.series][1] for w in self.cached], axis=-1).transpose(2, 1, 0)[None]
+            reference = jnp.swapaxes(cache.reference[:, series], 0, 1)[None]
+            v0 = jnp.stack([opened[w.series][0] for w in self.cached])[None]
+            ok0 = jnp.stack([opened[w.series][1] for w in self.cached])[None]
             ok0 = ok0 & jnp.asarray([w.offset == 0 for w in self.cached])[None, :, None, None]
             d0 = jnp.where(ok0, v0 - reference, 0.0)
             start = 0
@@ -351,11 +349,11 @@ class WindowBank:
         lag_fields = [w for w in self.lags if w.series in FIELD_INDEX]
         for w in self.lags:
             if w.series not in FIELD_INDEX:  # derived series: the open bar only
-                value, ok = (a.T[None, None] for a in opened[w.series])
+                value, ok = (a[None, None] for a in opened[w.series])
                 parts_value.append(
-                    jnp.broadcast_to(jnp.where(ok, value, 0.0), (num_mode, 1, num_sym, num_tf))
+                    jnp.broadcast_to(jnp.where(ok, value, 0.0), (num_mode, 1, num_tf, num_sym))
                 )
-                parts_count.append(jnp.broadcast_to(ok.astype(jnp.float32), (num_mode, 1, num_sym, num_tf)))
+                parts_count.append(jnp.broadcast_to(ok.astype(jnp.float32), (num_mode, 1, num_tf, num_sym)))
         if lag_fields:
             lookback = np.array([w.lookback for w in lag_fields], np.float32)
             n = jnp.clip(jnp.round(lookback[None, :] * scale[:, None]), 0.0, self.lag - 1.0).astype(jnp.int32)
@@ -364,38 +362,33 @@ class WindowBank:
             tf_rows = jnp.arange(num_tf)[None, :, None]
             fields = np.array([FIELD_INDEX[w.series] for w in lag_fields])[None, None, :]
             holds = view.slot_bar[tf_rows, slots] == expected
-            value = view.bars[tf_rows, :, slots, fields]  # (mode, tf, k, sym)
-            ok = view.valid[tf_rows, :, slots, fields] & holds[..., None]
-            parts_value.append(jnp.where(ok, value, 0.0).transpose(0, 2, 3, 1))
-            parts_count.append(ok.astype(jnp.float32).transpose(0, 2, 3, 1))
+            value = view.bars[tf_rows, slots, fields]  # (mode, tf, k, sym)
+            ok = view.valid[tf_rows, slots, fields] & holds[..., None]
+            parts_value.append(jnp.swapaxes(jnp.where(ok, value, 0.0), 1, 2))
+            parts_count.append(jnp.swapaxes(ok.astype(jnp.float32), 1, 2))
 
-        if self.mads:  # mean absolute deviations: the one op that reads its whole window every tick
-            bar = rows_by_age(
-                view, _columns(self.mad_series), rows=self.mad_rows + 1
-            )  # (tf, sym, rows, column)
-            series_values, series_valid = self._series_by_age(bar, self.mad_series)  # (series, tf, sym, rows)
-            age = jnp.arange(self.mad_rows + 1, dtype=jnp.float32)[None, None, None, :]
+        if self.mads:  # mean absolute deviations: the one op that reads its window every tick
+            bar = rows_by_age(view, _columns(self.mad_series), rows=self.mad_rows + 1)  # (tf, rows, col, sym)
+            series_values, series_valid = self._series_by_age(bar, self.mad_series)  # (series, tf, rows, sym)
+            age = jnp.arange(self.mad_rows + 1, dtype=jnp.float32)[None, None, :, None]
             lookback = np.array([w.lookback for w in self.mads], np.float32)
             n = jnp.clip(
                 jnp.round(lookback[None, :] * scale[:, None]), 1.0, float(self.mad_rows)
             )  # (mode, k)
             for i, w in enumerate(self.mads):
                 column = self.mad_series.index(w.series)
-                v = jnp.transpose(series_values[column], (1, 0, 2))[None]  # (1, sym, tf, rows)
-                ok = jnp.transpose(series_valid[column], (1, 0, 2))[None]
-                inside = ok & (age < n[:, i, None, None, None])
-                count = jnp.sum(inside, axis=-1, dtype=jnp.float32)  # (mode, sym, tf)
-                mean = _div(jnp.sum(jnp.where(inside, v, 0.0), axis=-1), count)
-                value = _div(jnp.sum(jnp.where(inside, jnp.abs(v - mean[..., None]), 0.0), axis=-1), count)
+                v = series_values[column][None]  # (1, tf, rows, sym)
+                inside = series_valid[column][None] & (age < n[:, i, None, None, None])
+                count = jnp.sum(inside, axis=2, dtype=jnp.float32)  # (mode, tf, sym)
+                mean = _div(jnp.sum(jnp.where(inside, v, 0.0), axis=2), count)
+                value = _div(jnp.sum(jnp.where(inside, jnp.abs(v - mean[:, :, None, :]), 0.0), axis=2), count)
                 parts_value.append(value[:, None])
                 parts_count.append(count[:, None])
 
         if not parts_value:
-            empty = jnp.zeros((0, num_sym, num_mode, num_tf), jnp.float32)
+            empty = jnp.zeros((num_mode, 0, num_tf, num_sym), jnp.float32)
             return WindowValues(empty, empty)
-        value = jnp.concatenate(parts_value, axis=1).transpose(1, 2, 0, 3)  # (window, sym, mode, tf)
-        count = jnp.concatenate(parts_count, axis=1).transpose(1, 2, 0, 3)
-        return WindowValues(value, count)
+        return WindowValues(jnp.concatenate(parts_value, axis=1), jnp.concatenate(parts_count, axis=1))
 
 
 def _div(a, b):

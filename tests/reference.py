@@ -98,6 +98,9 @@ def series(name: str, bar, ok, prev, prev_ok):
             "down_square": np.where(r < 0, r * r, 0.0),
         }[name]
         return value, good
+    if name == "log_close":
+        good = cok & (c > 0)
+        return np.where(good, _log(c), 0.0), good
     if name == "gain":
         return np.maximum(c - pc, 0.0), cok & pok
     if name == "loss":
@@ -565,7 +568,8 @@ SQ_ATR = ("wilder", "true_range", 20)
 def _squeeze(s):
     atr = s.stream(SQ_ATR)[0]
     value = np.clip(1.0 - div(2.0 * s.window("std", "close", 20)[0], 1.5 * atr, 1.0), 0.0, 1.0)
-    momentum = np.tanh(div(s.window("slope", "close", 20)[0] * s.n(20), atr))
+    relative_atr = div(atr, s.lag_value("close", 0)[0])
+    momentum = np.tanh(div(s.window("slope", "log_close", 20)[0] * s.n(20), relative_atr))
     return momentum * value, value, (atr > 0) * 1.0, value
 
 

@@ -72,10 +72,20 @@ def setup(config):
 
 
 def _batch(d, s, c):
+    """(card, sym, mode, tf) test arrays -> the engine's (card, mode, tf, sym) CardBatch."""
     zeros = np.zeros_like(d)
-    return CardBatch(
-        *(jnp.asarray(a, jnp.float32) for a in (d, s, c, zeros, zeros)), jnp.zeros(d.shape, bool)
-    )
+    parts = (jnp.asarray(np.transpose(a, (0, 2, 3, 1)), jnp.float32) for a in (d, s, c, zeros, zeros))
+    return CardBatch(*parts, jnp.zeros(np.transpose(d, (0, 2, 3, 1)).shape, bool))
+
+
+def _memory(memory):
+    """(sym, mode, 3) -> the engine's (3, mode, sym)."""
+    return jnp.asarray(np.transpose(memory, (2, 1, 0)), jnp.float32)
+
+
+def _volatility(volatility):
+    """(sym, mode, tf) -> the engine's (mode, tf, sym)."""
+    return jnp.asarray(np.transpose(volatility, (1, 2, 0)), jnp.float32)
 
 
 def test_aggregation_matches_the_numpy_reference_on_random_cards(setup):
@@ -89,9 +99,9 @@ def test_aggregation_matches_the_numpy_reference_on_random_cards(setup):
     out = aggregate(
         _batch(d, s, c),
         params,
-        jnp.asarray(memory, jnp.float32),
+        _memory(memory),
         jnp.asarray(membership),
-        jnp.asarray(vol, jnp.float32),
+        _volatility(vol),
         jnp.asarray(seconds),
     )
     bias, confidence, conflicted, tf_bias, stop, size, categories = reference(
@@ -126,9 +136,9 @@ def _run(setup, d, s, c, memory=None):
     return aggregate(
         _batch(d, s, c),
         params,
-        jnp.asarray(memory, jnp.float32),
+        _memory(memory),
         jnp.asarray(membership),
-        jnp.asarray(vol, jnp.float32),
+        _volatility(vol),
         jnp.asarray(seconds),
     )
 
@@ -179,9 +189,9 @@ def test_category_weights_change_the_bias(setup):
     heavy = aggregate(
         _batch(d, s, c),
         params.with_category_weights(weights),
-        jnp.zeros((SYM, MODE, 3)),
+        _memory(np.zeros((SYM, MODE, 3))),
         jnp.asarray(membership),
-        jnp.full((SYM, MODE, TF), 1e-3),
+        _volatility(np.full((SYM, MODE, TF), 1e-3)),
         jnp.asarray(seconds),
     )
     assert (np.asarray(heavy.bias) < np.asarray(base.bias)).all()

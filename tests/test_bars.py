@@ -11,12 +11,13 @@ from bpjax.fields import AGGREGATION_CODES, FIELD_INDEX, NUM_FIELDS
 
 def _ring_by_age(ring, tf: int, lag: int):
     bar_index = int(ring.last_bar[tf])
-    values = np.zeros((lag, ring.bars.shape[1], NUM_FIELDS))
-    valid = np.zeros((lag, ring.bars.shape[1], NUM_FIELDS), bool)
+    symbols = ring.bars.shape[-1]
+    values = np.zeros((lag, symbols, NUM_FIELDS))
+    valid = np.zeros((lag, symbols, NUM_FIELDS), bool)
     for age in range(lag):
         slot = (bar_index - age) % lag
         if ring.slot_bar[tf, slot] == bar_index - age:
-            values[age], valid[age] = ring.bars[tf, :, slot], ring.valid[tf, :, slot]
+            values[age], valid[age] = ring.bars[tf, slot].T, ring.valid[tf, slot].T
     return values, valid
 
 
@@ -50,8 +51,8 @@ def test_bars_close_on_their_boundaries(live_scenario):
 
 def test_fold_follows_each_fields_aggregation_rule():
     rng = np.random.default_rng(0)
-    bar, tick = rng.normal(size=(2, 4, NUM_FIELDS)).astype(np.float32)
-    bar_valid, tick_valid = rng.random((2, 4, NUM_FIELDS)) < 0.7
+    bar, tick = rng.normal(size=(2, NUM_FIELDS, 4)).astype(np.float32)
+    bar_valid, tick_valid = rng.random((2, NUM_FIELDS, 4)) < 0.7
     out, out_valid = ring_buffers.fold(
         jnp.asarray(bar), jnp.asarray(bar_valid), jnp.asarray(tick), jnp.asarray(tick_valid)
     )
@@ -59,7 +60,7 @@ def test_fold_follows_each_fields_aggregation_rule():
     for f in range(NUM_FIELDS):
         code = AGGREGATION_CODES[f]
         for s in range(4):
-            b, bv, t, tv = bar[s, f], bar_valid[s, f], tick[s, f], tick_valid[s, f]
+            b, bv, t, tv = bar[f, s], bar_valid[f, s], tick[f, s], tick_valid[f, s]
             expected = {
                 0: b if bv else t,  # first
                 1: t if tv else b,  # last
@@ -67,14 +68,14 @@ def test_fold_follows_each_fields_aggregation_rule():
                 3: min(b, t) if bv and tv else (t if tv else b),
                 4: (b if bv else 0.0) + (t if tv else 0.0),
             }[code]
-            assert out[s, f] == np.float32(expected), (f, s)
+            assert out[f, s] == np.float32(expected), (f, s)
     np.testing.assert_array_equal(np.asarray(out_valid), bar_valid | tick_valid)
 
 
 def test_a_gap_never_reads_a_stale_slot_as_recent_history():
     ring = ring_buffers.init_ring(1, 2, 8, NUM_FIELDS)
-    tick = jnp.ones((2, NUM_FIELDS), jnp.float32)
-    valid = jnp.ones((2, NUM_FIELDS), bool)
+    tick = jnp.ones((NUM_FIELDS, 2), jnp.float32)
+    valid = jnp.ones((NUM_FIELDS, 2), bool)
     for b in range(5):
         ring = ring_buffers.advance(ring, tick * (b + 1), valid, jnp.array([b], jnp.int32)).ring
     step = ring_buffers.advance(
@@ -83,4 +84,4 @@ def test_a_gap_never_reads_a_stale_slot_as_recent_history():
     assert not bool(step.previous.valid.any())
     assert int(step.ring.last_bar[0]) == 13
     close = FIELD_INDEX["close"]
-    assert float(step.open_bar.values[0, 0, close]) == 99.0
+    assert float(step.open_bar.values[0, close, 0]) == 99.0

@@ -34,7 +34,7 @@ def _compare(scenario, name, checkpoints):
             for tf in range(len(scenario.config.timeframes)):
                 expected = reference.evaluate(name, scenario.slice(point, mode, tf))
                 got = [
-                    np.asarray(part)[card, :, mode, tf]
+                    np.asarray(part)[card, mode, tf, :]
                     for part in (cards.direction, cards.strength, cards.confidence, cards.value)
                 ]
                 where = f"{name} checkpoint {point} mode {mode} tf {tf}"

@@ -83,7 +83,11 @@ def test_bench_json_has_results_and_baselines():
     (row,) = report["results"]
     assert row["symbols"] == 6 and row["compilations"] == 1
     assert {"compile_s", "tick_p50_ms", "tick_p99_ms"} <= set(row)
-    assert {b["name"] for b in report["baselines"]} == {"talib-loop", "talib-loop-all-modes", "numpy-vectorized"}
+    assert {b["name"] for b in report["baselines"]} == {
+        "talib-loop",
+        "talib-loop-all-modes",
+        "numpy-vectorized",
+    }
 
 
 def test_a_bad_config_fails_with_a_clear_message(tmp_path):
@@ -107,7 +111,9 @@ def test_the_card_catalogue_is_generated_and_current():
     from bpjax.catalogue import markdown
 
     path = Path(__file__).resolve().parent.parent / "docs" / "cards.md"
-    assert path.read_text() == markdown(REGISTRY), "docs/cards.md is stale: run `bpjax cards --markdown > docs/cards.md`"
+    assert path.read_text() == markdown(REGISTRY), (
+        "docs/cards.md is stale: run `bpjax cards --markdown > docs/cards.md`"
+    )
     for name in REGISTRY.names:
         assert f"### {name}" in path.read_text()
 

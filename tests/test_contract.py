@@ -57,9 +57,9 @@ def check_output(engine, output) -> None:
         part = np.asarray(part)
         assert part.shape == (
             engine.shape["card"],
-            engine.shape["sym"],
             engine.shape["mode"],
             engine.shape["tf"],
+            engine.shape["sym"],
         )
         assert np.isfinite(part).all() and part.min() >= low and part.max() <= high
     assert np.isfinite(np.asarray(cards.value)).all()

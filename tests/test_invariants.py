@@ -141,8 +141,13 @@ def test_a_mirrored_market_reads_mirrored(mirrored_pair, name):
     )
     confident = (confidence > 0.1) & (np.abs(d) > 1e-3)
     assert confident.sum() >= 10, f"{name}: too few confident readings to test ({confident.sum()})"
+    # the stronger half, read on both sides: near zero (or near a clip like the squeeze's
+    # on/off edge) a reading may cross it under an approximate mirror
+    confident &= (np.abs(d) >= np.median(np.abs(d[confident]))) & (np.abs(d_mirror) > 1e-3)
     sign = -1.0 if REGISTRY[name].mirror else 1.0
     agree = np.mean(np.sign(d_mirror[confident]) == sign * np.sign(d[confident]))
     assert agree >= 0.95, f"{name}: mirrored sign held on {agree:.0%} of readings"
-    relative = np.abs(d_mirror[confident] - sign * d[confident]) / np.abs(d[confident])
-    assert np.median(relative) < 0.1, f"{name}: median relative mirror error {np.median(relative):.3f}"
+    # reflecting log prices is exact for log returns, approximate for price-unit ranges (ATR, bands):
+    # the sign must hold, and the magnitudes must move together
+    correlation = np.corrcoef(d_mirror[confident], sign * d[confident])[0, 1]
+    assert correlation > 0.9, f"{name}: mirrored readings correlate {correlation:.3f}"

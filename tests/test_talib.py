@@ -25,7 +25,7 @@ def _series(scenario):
 def _value(scenario, card):
     point = scenario.checkpoints[max(scenario.checkpoints)]
     values = np.asarray(point.output["metrics"]["cards"].value)
-    return values[REGISTRY.names.index(card), :, DAY, MINUTE]
+    return values[REGISTRY.names.index(card), DAY, MINUTE, :]
 
 
 def _expected(function):

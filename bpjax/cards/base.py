@@ -58,7 +58,7 @@ class CardInput:
     counts      (window, ...)     float32 bars with data behind each window feature
     streams     (3, stream, ...)  float32 provisional mean/var/weight (open bar folded in)
     committed   (3, stream, ...)  float32 mean/var/weight as of the last closed bar
-    latest      (..., field)      float32 this tick's snapshot, ``fresh_mask`` its mask
+    latest      (field, ...)      float32 this tick's snapshot, ``fresh_mask`` its mask
     scale       ()                float32 the mode's lookback scale
     progress    ()                float32 share of the open bar elapsed
     bar_seconds ()                float32 the timeframe's bar length
@@ -122,12 +122,12 @@ class CardInput:
     # --- this tick --------------------------------------------------------------------------------
     def last(self, name: str) -> Float[Array, ...]:
         """This tick's snapshot value of a field."""
-        return self.latest[..., FIELD_INDEX[name]]
+        return self.latest[FIELD_INDEX[name]]
 
     def fresh(self, *names: str) -> Bool[Array, ...]:
-        out = self.fresh_mask[..., FIELD_INDEX[names[0]]]
+        out = self.fresh_mask[FIELD_INDEX[names[0]]]
         for name in names[1:]:
-            out = out & self.fresh_mask[..., FIELD_INDEX[name]]
+            out = out & self.fresh_mask[FIELD_INDEX[name]]
         return out
 
     # --- streams --------------------------------------------------------------------------------

@@ -147,13 +147,13 @@ def predicted_funding_shift(x: CardInput):
 def premium_index(x: CardInput):
     """Perpetual premium over the index (what funding will charge), against its history.
 
-    Formula: p = mark / index - 1 on the open bar; z = (p - mean) / max(sd, std_floor), mean and
+    Formula: p = (mark - index) / index on the open bar; z = (p - mean) / max(sd, std_floor), mean and
     sd the EW statistics of p (span 50 x mode scale), std_floor = 0.1 bp.
     direction = tanh(z), strength = tanh(|z|/2). Value: p in basis points.
     Positive: perp bid above spot more than usual (aggressive longs, momentum reading).
     """
     mark, index = x.w(MARK), x.w(INDEX)
-    premium = safe_div(mark, index, 1.0) - 1.0
+    premium = safe_div(mark - index, index)
     z = (premium - x.mean(PREMIUM)) / jnp.maximum(x.std(PREMIUM), x.p("std_floor"))
     d, s = from_z(z)
     return output(d, s, jnp.where(index > 0, 1.0, 0.0), premium * 1e4)

@@ -27,7 +27,7 @@ RANGE = Stream("range_log", 20)
 LN2 = 0.6931471805599453
 CLOSE_MEAN_20 = Window("mean", "close", 20)
 CLOSE_STD_20 = Window("std", "close", 20)
-CLOSE_SLOPE_20 = Window("slope", "close", 20)
+LOG_CLOSE_SLOPE_20 = Window("slope", "log_close", 20)
 PRIOR_HIGH_20 = Window("max", "high", 20, offset=1)
 PRIOR_LOW_20 = Window("min", "low", 20, offset=1)
 HIGH = Window("lag", "high", 0)
@@ -207,19 +207,20 @@ def range_expansion(x: CardInput):
     lookback=20,
     inputs=("close",),
     streams=(ATR_SQUEEZE,),
-    windows=(CLOSE_STD_20, CLOSE_SLOPE_20),
+    windows=(CLOSE_STD_20, LOG_CLOSE_SLOPE_20, CLOSE),
 )
 def squeeze(x: CardInput):
     """Volatility squeeze (TTM style): Bollinger bands inside the Keltner channel.
 
     Formula: q = clip(1 - (2 sd20) / (1.5 ATR20), 0, 1), sd20 the population std of close over
     n = 20 bars and ATR20 the Wilder ATR (x mode scale): q > 0 while the bands sit inside
-    the channel. m = least-squares slope of close over the same bars * n / ATR20.
+    the channel. m = least-squares slope of log close over the same bars * n / (ATR20 / close):
+    the move across the window in units of the usual range, scale-free.
     direction = tanh(m) * q, strength = q. Value: q.
     Positive: a compressed market drifting up (breakout expected upwards).
     Reference: Carter, Mastering the Trade (2005).
     """
     atr = x.mean(ATR_SQUEEZE)
     value = jnp.clip(1.0 - safe_div(2.0 * x.w(CLOSE_STD_20), 1.5 * atr, 1.0), 0.0, 1.0)
-    momentum = jnp.tanh(safe_div(x.w(CLOSE_SLOPE_20) * x.n(20), atr))
+    momentum = jnp.tanh(safe_div(x.w(LOG_CLOSE_SLOPE_20) * x.n(20), safe_div(atr, x.w(CLOSE))))
     return output(momentum * value, value, jnp.where(atr > 0, 1.0, 0.0), value)
