@@ -1,8 +1,9 @@
 """Rolling bar history per timeframe, as ring buffers updated inside the jitted tick.
 
 Layout: ``bars`` is (tf, lag, field, sym), the symbol axis innermost (every per-symbol
-operation vectorizes over it); slot ``bar_index % lag`` of each timeframe holds that bar, and ``slot_bar`` (tf, lag) remembers which bar a slot holds, so a
-slot left over from before a gap is never read as recent history. All symbols share
+operation vectorizes over it); slot ``bar_index % lag`` of each timeframe holds that
+bar, and ``slot_bar`` (tf, lag) remembers which bar a slot holds, so a slot left over
+from before a gap is never read as recent history. All symbols share
 bar boundaries (wall-clock time), so one slot index per timeframe serves every symbol.
 
 Each tick writes exactly one row per timeframe (the open bar) with a scatter on the
