@@ -119,6 +119,7 @@ class Engine:
             raise ValueError("the card registry is empty")
         self.config = config
         self.registry = registry
+        self.benchmark = config.universe.symbols.index(config.universe.benchmark)
         self.card_slices = card_slices
         self.device = device or resolve_device(config.engine.platform)
         self.cards = registry.cards
@@ -212,7 +213,7 @@ class Engine:
             bar_seconds=timeframe_seconds,
             card_params=params.card_params,
         )
-        cards = run_cards(self.registry, self.bank, self.windows, data, self.lag)
+        cards = run_cards(self.registry, self.bank, self.windows, data, self.lag, self.benchmark)
 
         # aggregation
         # per-bar return volatility, capped at 100 % per bar so garbage prices cannot blow up stops

@@ -69,7 +69,13 @@ class SliceData(NamedTuple):
 
 
 def _apply(
-    specs: tuple[CardSpec, ...], streams: StreamBank, windows: WindowBank, layout, lag: int, data: SliceData
+    specs: tuple[CardSpec, ...],
+    streams: StreamBank,
+    windows: WindowBank,
+    layout,
+    lag: int,
+    benchmark: int,
+    data: SliceData,
 ):
     """Run ``specs`` on one slice (or one cross-section): (card, 4, ...) raw outputs."""
     results = []
@@ -91,6 +97,7 @@ def _apply(
             params=params,
             stream_index={s: streams.index[s] for s in spec.streams},
             window_index={w: windows.index[w] for w in declared},
+            benchmark=benchmark,
         )
         out = spec.fn(x)
         shape = data.windows.shape[1:]
@@ -145,12 +152,14 @@ def run_cards(
     windows: WindowBank,
     data: SliceData,
     lag: int,
+    benchmark: int = 0,
 ) -> CardBatch:
     """Every card on every (sym, mode, tf) slice, in registry order along the last axis.
 
     ``data`` holds: windows/counts (mode, window, tf, sym), streams/committed
     (3, stream, mode, tf, sym), latest/fresh (field, sym), scale (mode,), progress and
-    bar_seconds (tf,), card_params (mode, param). ``lag`` is the ring length (caps lookbacks).
+    bar_seconds (tf,), card_params (mode, param). ``lag`` is the ring length (caps lookbacks);
+    ``benchmark`` the benchmark symbol's index on the symbol axis.
     """
     cards = registry.cards
     layout, _ = registry.param_layout()
@@ -160,7 +169,7 @@ def run_cards(
     order: list[CardSpec] = []
 
     if slice_specs:
-        fn = lambda d: _apply(slice_specs, streams, windows, layout, lag, d)  # noqa: E731
+        fn = lambda d: _apply(slice_specs, streams, windows, layout, lag, benchmark, d)  # noqa: E731
         # axes peel off outside in: sym (innermost in memory), then mode, then tf
         over_sym = SliceData(3, 3, 4, 4, 1, 1, None, None, None, None)
         over_mode = SliceData(0, 0, 2, 2, None, None, 0, None, None, 0)
@@ -171,7 +180,7 @@ def run_cards(
         outputs.append(lifted(data))  # (card, 4, mode, tf, sym)
         order += slice_specs
     if cross_specs:
-        fn = lambda d: _apply(cross_specs, streams, windows, layout, lag, d)  # noqa: E731
+        fn = lambda d: _apply(cross_specs, streams, windows, layout, lag, benchmark, d)  # noqa: E731
         over_mode = SliceData(0, 0, 2, 2, None, None, 0, None, None, 0)
         over_tf = SliceData(1, 1, 2, 2, None, None, None, 0, 0, None)
         lifted = jax.vmap(jax.vmap(fn, (over_tf,), out_axes=2), (over_mode,), out_axes=2)

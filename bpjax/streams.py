@@ -226,6 +226,21 @@ SERIES: dict[str, tuple[SeriesFn, str]] = {
 }
 
 
+def register_series(name: str, description: str):
+    """Decorator adding a derived series ``fn(bar, prev) -> (value, valid)`` to :data:`SERIES`, so
+    a card module can declare streams and windows on it. The function must mask what it cannot
+    compute (a missing field, a division by zero) and return float32 values."""
+
+    def wrap(fn: SeriesFn) -> SeriesFn:
+        if name in SERIES or name in FIELD_INDEX:
+            raise ValueError(f"series {name!r} is defined twice")
+        SERIES[name] = (fn, description)
+        series_fields.cache_clear()
+        return fn
+
+    return wrap
+
+
 def all_present(fields) -> str:
     """Name of the series that is 1 on bars where every one of ``fields`` is present."""
     return "present(" + ",".join(fields) + ")"

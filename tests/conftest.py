@@ -17,6 +17,7 @@ jax.config.update(
 from bpjax.config import load_config  # noqa: E402
 from bpjax.engine import Engine  # noqa: E402
 from tests.harness import Scenario, small_config  # noqa: E402
+from tests.selection import SELECTED  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +34,7 @@ def config():
 @pytest.fixture(scope="session")
 def engine(config):
     """Compiled once for the session; exposes every card's per-slice readings."""
-    engine = Engine(config, card_slices=True)
+    engine = Engine(config, SELECTED, card_slices=True)
     engine.compile(engine.init())
     return engine
 

@@ -112,6 +112,7 @@ class Scenario:
             np.where(finite, snapshot.fields, 0.0).astype(np.float64),
             snapshot.valid & finite,
             float(snapshot.bar_progress[tf]),
+            self.config.universe.symbols.index(self.config.universe.benchmark),
         )
 
 

@@ -141,7 +141,24 @@ def series(name: str, bar, ok, prev, prev_ok):
         return c - np.minimum(lo, reference), ok[..., F["low"]] & cok & pok
     if name == "abs_change":
         return np.abs(c - pc), cok & pok
+    if name in SERIES:
+        return SERIES[name](bar, ok, prev, prev_ok)
     raise KeyError(name)
+
+
+# derived series added by the category modules of tests/references/:
+# name -> fn(bar, ok, prev, prev_ok) -> (value, valid), arrays (..., field) as in series()
+SERIES: dict = {}
+
+
+def reference_series(name: str):
+    def wrap(fn):
+        if name in SERIES:
+            raise ValueError(f"reference series {name!r} defined twice")
+        SERIES[name] = fn
+        return fn
+
+    return wrap
 
 
 # --- streams: sequential exponentially weighted mean / variance -------------------------------------------
@@ -218,11 +235,20 @@ class Slice:
     """Reference inputs for one (mode, tf) over all symbols, at one tick."""
 
     def __init__(
-        self, bars: Bars, paths: StreamPaths, lag: int, scale: float, latest, latest_valid, progress: float
+        self,
+        bars: Bars,
+        paths: StreamPaths,
+        lag: int,
+        scale: float,
+        latest,
+        latest_valid,
+        progress: float,
+        benchmark: int = 0,
     ):
         self.bars, self.paths, self.lag, self.scale = bars, paths, lag, scale
         self.latest, self.latest_valid = latest, latest_valid
         self.progress, self.bar_seconds = progress, float(bars.seconds)
+        self.benchmark = benchmark  # index of the benchmark symbol on the symbol axis
         self.rows, self.rows_ok = bars.by_age(lag)
         sym = self.rows.shape[1]
         empty = (np.zeros((sym, NUM_FIELDS)), np.zeros((sym, NUM_FIELDS), bool))
@@ -751,3 +777,17 @@ def evaluate(name: str, s: Slice):
     quality = np.where(finite, s.quality(inputs, lookback, streams), 0.0)
     d, st, c, value = (np.where(finite, x, 0.0) for x in (d, st, c, value))
     return np.clip(d, -1, 1), np.clip(st, 0, 1), np.clip(c, 0, 1) * quality, value
+
+
+# the references of the other categories, one module per category, register themselves here
+def _load_category_references() -> None:
+    import importlib
+    import pkgutil
+
+    from tests import references
+
+    for module in sorted(m.name for m in pkgutil.iter_modules(references.__path__)):
+        importlib.import_module(f"tests.references.{module}")
+
+
+_load_category_references()

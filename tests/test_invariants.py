@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bpjax.cards import REGISTRY
 from bpjax.fields import FIELD_INDEX as F
 from bpjax.fields import FIELD_NAMES
 from bpjax.runner import warmup_times
 from bpjax.snapshot import Snapshot, tick_timing
 from tests.harness import Scenario
+from tests.selection import SELECTED as REGISTRY
 
 PRICES = ("mark", "index", "mid", "micro_price", "mid_binance", "mid_bybit", "mid_okx")
 SWAPS = [
@@ -87,6 +87,10 @@ def _mirror(snapshot: Snapshot, anchor: np.ndarray) -> Snapshot:
     for name in ("high", "low"):
         i = F[name]
         f[:, i] = np.where(f[:, i] > 0, square[:, 0] / np.where(f[:, i] > 0, f[:, i], 1.0), 0.0)
+    # turnover = volume x average price: the average price reflects like a price
+    turnover, volume = f[:, F["turnover"]], f[:, F["volume"]]
+    ok = (turnover > 0) & (volume > 0)
+    f[:, F["turnover"]] = np.where(ok, volume * volume * square[:, 0] / np.where(ok, turnover, 1.0), 0.0)
     for name in NEGATED:
         f[:, F[name]] *= -1.0
     for name in INVERTED:

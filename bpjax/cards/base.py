@@ -62,6 +62,8 @@ class CardInput:
     scale       ()                float32 the mode's lookback scale
     progress    ()                float32 share of the open bar elapsed
     bar_seconds ()                float32 the timeframe's bar length
+    benchmark   int (static)      index of the benchmark symbol (``universe.benchmark``) on the
+                                  symbol axis: for cross-sectional cards (beta, lead-lag)
 
     A card may only read the streams and window features it declared; anything else raises
     at trace time, naming the card and the feature.
@@ -84,6 +86,7 @@ class CardInput:
         params: dict[str, Array],
         stream_index: dict[Stream, int],
         window_index: dict[Window, int],
+        benchmark: int = 0,
     ):
         self.name = name
         self.windows = windows
@@ -99,6 +102,7 @@ class CardInput:
         self._stream_index = stream_index
         self._window_index = window_index
         self.window_length = window_length
+        self.benchmark = benchmark
 
     def _lookup(self, table: dict, key, kind: str) -> int:
         try:

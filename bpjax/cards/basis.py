@@ -1,0 +1,1 @@
+"""Basis and derivatives: perpetual against index."""

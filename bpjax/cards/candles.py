@@ -1,0 +1,1 @@
+"""Candles: the shape of bars."""

@@ -1,0 +1,1 @@
+"""Composite alpha: cross-category interactions and squeezes."""

@@ -1,0 +1,1 @@
+"""Cross-exchange: what the other venues say."""

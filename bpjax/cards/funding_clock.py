@@ -1,0 +1,1 @@
+"""Funding clock and session: time-of-day and funding-time effects."""

@@ -1,0 +1,1 @@
+"""Liquidations: where leveraged positions are forced out."""

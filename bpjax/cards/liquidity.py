@@ -1,0 +1,1 @@
+"""Liquidity: spreads, depth and the cost of trading."""

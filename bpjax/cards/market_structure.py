@@ -1,0 +1,1 @@
+"""Market structure: swings, breaks and ranges."""

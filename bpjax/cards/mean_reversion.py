@@ -1,0 +1,1 @@
+"""Mean reversion: stretched prices that tend to snap back."""

@@ -1,0 +1,1 @@
+"""Order book: resting liquidity and its imbalance."""

@@ -1,0 +1,1 @@
+"""Order flow and cumulative volume delta: who is aggressive."""

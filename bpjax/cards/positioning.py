@@ -1,0 +1,1 @@
+"""Positioning: long/short account and position ratios."""

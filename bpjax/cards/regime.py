@@ -1,0 +1,1 @@
+"""Regime: trending or ranging, calm or volatile."""

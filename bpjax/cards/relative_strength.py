@@ -1,0 +1,1 @@
+"""Relative strength: cross-sectional ranking."""

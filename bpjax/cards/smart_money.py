@@ -1,0 +1,1 @@
+"""Smart money: top traders against the crowd, large prints."""

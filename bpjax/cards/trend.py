@@ -1,0 +1,1 @@
+"""Trend: direction and quality of the prevailing move."""

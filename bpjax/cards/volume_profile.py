@@ -1,0 +1,1 @@
+"""Volume profile: where volume traded by price."""

@@ -1,0 +1,1 @@
+"""VWAP: volume-weighted average prices as fair value."""

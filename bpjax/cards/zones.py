@@ -1,0 +1,1 @@
+"""Zones: liquidity zones around price."""

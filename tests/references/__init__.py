@@ -1,0 +1,1 @@
+"""NumPy references of the card categories, one module per category (see tests/reference.py)."""
