@@ -212,6 +212,7 @@ class Engine:
             progress=snapshot.bar_progress,
             bar_seconds=timeframe_seconds,
             card_params=params.card_params,
+            clock=snapshot.clock,
         )
         cards = run_cards(self.registry, self.bank, self.windows, data, self.lag, self.benchmark)
 

@@ -66,6 +66,7 @@ class SliceData(NamedTuple):
     progress: Array  # ()
     bar_seconds: Array  # ()
     card_params: Array  # (param,)
+    clock: Array  # (4,) sin/cos of the UTC hour of day and day of week
 
 
 def _apply(
@@ -98,6 +99,7 @@ def _apply(
             stream_index={s: streams.index[s] for s in spec.streams},
             window_index={w: windows.index[w] for w in declared},
             benchmark=benchmark,
+            clock=data.clock,
         )
         out = spec.fn(x)
         shape = data.windows.shape[1:]
@@ -158,7 +160,7 @@ def run_cards(
 
     ``data`` holds: windows/counts (mode, window, tf, sym), streams/committed
     (3, stream, mode, tf, sym), latest/fresh (field, sym), scale (mode,), progress and
-    bar_seconds (tf,), card_params (mode, param). ``lag`` is the ring length (caps lookbacks);
+    bar_seconds (tf,), card_params (mode, param), clock (4,). ``lag`` is the ring length (caps lookbacks);
     ``benchmark`` the benchmark symbol's index on the symbol axis.
     """
     cards = registry.cards
@@ -171,9 +173,9 @@ def run_cards(
     if slice_specs:
         fn = lambda d: _apply(slice_specs, streams, windows, layout, lag, benchmark, d)  # noqa: E731
         # axes peel off outside in: sym (innermost in memory), then mode, then tf
-        over_sym = SliceData(3, 3, 4, 4, 1, 1, None, None, None, None)
-        over_mode = SliceData(0, 0, 2, 2, None, None, 0, None, None, 0)
-        over_tf = SliceData(1, 1, 2, 2, None, None, None, 0, 0, None)
+        over_sym = SliceData(3, 3, 4, 4, 1, 1, None, None, None, None, None)
+        over_mode = SliceData(0, 0, 2, 2, None, None, 0, None, None, 0, None)
+        over_tf = SliceData(1, 1, 2, 2, None, None, None, 0, 0, None, None)
         lifted = jax.vmap(
             jax.vmap(jax.vmap(fn, (over_tf,), out_axes=2), (over_mode,), out_axes=2), (over_sym,), out_axes=4
         )
@@ -181,8 +183,8 @@ def run_cards(
         order += slice_specs
     if cross_specs:
         fn = lambda d: _apply(cross_specs, streams, windows, layout, lag, benchmark, d)  # noqa: E731
-        over_mode = SliceData(0, 0, 2, 2, None, None, 0, None, None, 0)
-        over_tf = SliceData(1, 1, 2, 2, None, None, None, 0, 0, None)
+        over_mode = SliceData(0, 0, 2, 2, None, None, 0, None, None, 0, None)
+        over_tf = SliceData(1, 1, 2, 2, None, None, None, 0, 0, None, None)
         lifted = jax.vmap(jax.vmap(fn, (over_tf,), out_axes=2), (over_mode,), out_axes=2)
         outputs.append(lifted(data))  # (card, 4, mode, tf, sym)
         order += cross_specs

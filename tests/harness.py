@@ -113,6 +113,7 @@ class Scenario:
             snapshot.valid & finite,
             float(snapshot.bar_progress[tf]),
             self.config.universe.symbols.index(self.config.universe.benchmark),
+            snapshot.clock.astype(np.float64),
         )
 
 

@@ -244,11 +244,13 @@ class Slice:
         latest_valid,
         progress: float,
         benchmark: int = 0,
+        clock=None,
     ):
         self.bars, self.paths, self.lag, self.scale = bars, paths, lag, scale
         self.latest, self.latest_valid = latest, latest_valid
         self.progress, self.bar_seconds = progress, float(bars.seconds)
         self.benchmark = benchmark  # index of the benchmark symbol on the symbol axis
+        self.clock = clock  # (4,) sin/cos of hour of day and day of week, as the engine's
         self.rows, self.rows_ok = bars.by_age(lag)
         sym = self.rows.shape[1]
         empty = (np.zeros((sym, NUM_FIELDS)), np.zeros((sym, NUM_FIELDS), bool))

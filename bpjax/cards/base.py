@@ -62,6 +62,8 @@ class CardInput:
     scale       ()                float32 the mode's lookback scale
     progress    ()                float32 share of the open bar elapsed
     bar_seconds ()                float32 the timeframe's bar length
+    clock       (4,)              float32 sin, cos of the UTC hour of day (2 pi hour / 24), sin, cos of
+                                  the day of week (2 pi weekday / 7): the tick's wall-clock time
     benchmark   int (static)      index of the benchmark symbol (``universe.benchmark``) on the
                                   symbol axis: for cross-sectional cards (beta, lead-lag)
 
@@ -87,6 +89,7 @@ class CardInput:
         stream_index: dict[Stream, int],
         window_index: dict[Window, int],
         benchmark: int = 0,
+        clock=None,
     ):
         self.name = name
         self.windows = windows
@@ -103,6 +106,7 @@ class CardInput:
         self._window_index = window_index
         self.window_length = window_length
         self.benchmark = benchmark
+        self.clock = clock
 
     def _lookup(self, table: dict, key, kind: str) -> int:
         try:
