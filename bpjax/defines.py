@@ -104,10 +104,12 @@ STATUS_STALE_PRICE = 1 << 1  # no fresh trade price this tick
 STATUS_STALE_DERIVATIVES = 1 << 2  # mark/funding/open interest missing this tick
 STATUS_INSUFFICIENT_HISTORY = 1 << 3  # most cards still warming up
 STATUS_NONFINITE_CARD = 1 << 4  # a card produced NaN/inf (replaced by neutral)
+STATUS_IMPLAUSIBLE_INPUT = 1 << 5  # a finite snapshot value outside its unit's range was masked
 STATUS_BITS: dict[str, int] = {
     "nonfinite_input": STATUS_NONFINITE_INPUT,
     "stale_price": STATUS_STALE_PRICE,
     "stale_derivatives": STATUS_STALE_DERIVATIVES,
     "insufficient_history": STATUS_INSUFFICIENT_HISTORY,
     "nonfinite_card": STATUS_NONFINITE_CARD,
+    "implausible_input": STATUS_IMPLAUSIBLE_INPUT,
 }

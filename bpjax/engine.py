@@ -34,13 +34,14 @@ from bpjax.cards import REGISTRY, Registry
 from bpjax.cards.price_momentum import RETURNS
 from bpjax.config import Config
 from bpjax.defines import (
+    STATUS_IMPLAUSIBLE_INPUT,
     STATUS_INSUFFICIENT_HISTORY,
     STATUS_NONFINITE_CARD,
     STATUS_NONFINITE_INPUT,
     STATUS_STALE_DERIVATIVES,
     STATUS_STALE_PRICE,
 )
-from bpjax.fields import FIELD_INDEX, NUM_FIELDS
+from bpjax.fields import FIELD_INDEX, LOWER_BOUNDS, NUM_FIELDS, UPPER_BOUNDS
 from bpjax.lifter import SliceData, run_cards
 from bpjax.params import Params, init_params
 from bpjax.snapshot import Snapshot, SnapshotLayout
@@ -170,10 +171,14 @@ class Engine:
         snapshot = self.layout.unpack(packed)
         # sanitize: a non-finite value is masked, never folded; then (field, sym), the symbol
         # axis innermost like every device array
+        # and so is a finite value outside its unit's physical range (fields.UNIT_BOUNDS)
         finite = jnp.isfinite(snapshot.fields)
+        plausible = (snapshot.fields >= LOWER_BOUNDS[None, :]) & (snapshot.fields <= UPPER_BOUNDS[None, :])
         nonfinite_input = jnp.any(snapshot.valid & ~finite, axis=-1)
-        valid = (snapshot.valid & finite).T
-        fields = jnp.where(finite, snapshot.fields, 0.0).astype(jnp.float32).T
+        implausible_input = jnp.any(snapshot.valid & finite & ~plausible, axis=-1)
+        usable = finite & plausible
+        valid = (snapshot.valid & usable).T
+        fields = jnp.where(usable, snapshot.fields, 0.0).astype(jnp.float32).T
 
         # ring buffers: the open bar of every timeframe
         step = ring_buffers.advance(state.ring, fields, valid, snapshot.bar_index)
@@ -234,6 +239,7 @@ class Engine:
             | jnp.where(~jnp.all(valid[np.array(derivatives)], axis=0), STATUS_STALE_DERIVATIVES, 0)
             | jnp.where(mean_quality < INSUFFICIENT_QUALITY, STATUS_INSUFFICIENT_HISTORY, 0)
             | jnp.where(nonfinite_card, STATUS_NONFINITE_CARD, 0)
+            | jnp.where(implausible_input, STATUS_IMPLAUSIBLE_INPUT, 0)
         ).astype(jnp.int32)
         price = step.open_bar.values[0, close]
 

@@ -100,6 +100,21 @@ AGGREGATION_CODES: np.ndarray = np.array(
 # (field,) True for level fields (carried forward into a new bar with the mask off)
 IS_LEVEL: np.ndarray = AGGREGATION_CODES != AGG_SUM
 
+# physically plausible range of each unit: a value outside it (a negative price, a volume of
+# 1e30, a funding rate of 300 %) is masked on the device like a NaN, never folded into bars
+UNIT_BOUNDS: dict[str, tuple[float, float]] = {
+    "quote/base": (1e-12, 1e12),  # prices: strictly positive
+    "base": (0.0, 1e15),
+    "quote": (0.0, 1e16),
+    "trades": (0.0, 1e9),
+    "1/interval": (-1.0, 1.0),
+    "s": (0.0, 1e7),
+    "bp": (0.0, 1e5),
+    "ratio": (1e-6, 1e6),
+}
+LOWER_BOUNDS: np.ndarray = np.array([UNIT_BOUNDS[f.unit][0] for f in FIELDS], dtype=np.float32)
+UPPER_BOUNDS: np.ndarray = np.array([UNIT_BOUNDS[f.unit][1] for f in FIELDS], dtype=np.float32)
+
 
 def field_index(name: str) -> int:
     """Index of a snapshot field, with the valid names in the error."""

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bpjax.cards import REGISTRY
-from bpjax.defines import STATES, STATUS_BITS
+from bpjax.defines import CATEGORIES, STATES, STATUS_BITS
 
 
 def bpjax(*args, timeout=900):
@@ -70,7 +70,9 @@ def test_cards_json_lists_the_registry():
     result = bpjax("cards", "--json")
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
-    assert listing["count"] == len(REGISTRY) == len(listing["cards"])
+    assert listing["count"] == len(REGISTRY) == len(listing["cards"]) == 173
+    assert listing["categories"] == list(CATEGORIES)  # all 25, none empty
+    assert {card["category"] for card in listing["cards"]} == set(CATEGORIES)
     for card in listing["cards"]:
         assert {"name", "category", "lookback", "inputs", "description"} <= set(card)
         assert card["description"] and card["inputs"]

@@ -155,3 +155,46 @@ def test_a_mirrored_market_reads_mirrored(mirrored_pair, name):
     # the sign must hold, and the magnitudes must move together
     correlation = np.corrcoef(d_mirror[confident], sign * d[confident])[0, 1]
     assert correlation > 0.9, f"{name}: mirrored readings correlate {correlation:.3f}"
+
+
+# a unit change: prices x 1000 (PEPE quoted per 1000 tokens), base quantities / 1000; quote
+# notionals, rates, ratios and counts unchanged
+SCALE = 1000.0
+SCALED_UP = ("open", "high", "low", "close") + PRICES
+SCALED_DOWN = ("volume", "buy_volume", "sell_volume", "open_interest")
+
+
+def _rescale(snapshot: Snapshot) -> Snapshot:
+    fields = snapshot.fields.astype(np.float64)
+    for name in SCALED_UP:
+        fields[:, F[name]] *= SCALE
+    for name in SCALED_DOWN:
+        fields[:, F[name]] /= SCALE
+    return snapshot._replace(fields=fields.astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def rescaled(engine):
+    return Scenario.run(
+        engine, ticks=240, seed=21, checkpoints=CHECKPOINTS, perturb=lambda i, s: _rescale(_loud_funding(s))
+    )
+
+
+@pytest.mark.parametrize("name", REGISTRY.names)
+def test_a_market_quoted_in_other_units_reads_the_same(mirrored_pair, rescaled, name):
+    """Cards read relative quantities: quoting the same market per 1000 tokens changes nothing."""
+    original, _ = mirrored_pair
+    card = REGISTRY.names.index(name)
+    d, d_scaled = (
+        np.concatenate(
+            [
+                np.asarray(s.checkpoints[p].output["metrics"]["cards"].direction)[card].ravel()
+                for p in CHECKPOINTS
+            ]
+        )
+        for s in (original, rescaled)
+    )
+    close = np.abs(d_scaled - d) < 0.02
+    assert close.mean() >= 0.97, (
+        f"{name}: {close.mean():.0%} of readings unchanged, worst {np.abs(d_scaled - d).max():.3f}"
+    )
