@@ -19,13 +19,14 @@ def _series(scenario):
     values = np.array([bars.bars[i][0] for i in indices])  # (bar, sym, field)
     from bpjax.fields import FIELD_INDEX
 
-    return {name: values[:, :, FIELD_INDEX[name]].T.astype(np.float64) for name in ("high", "low", "close")}
+    names = ("high", "low", "close", "volume")
+    return {name: values[:, :, FIELD_INDEX[name]].T.astype(np.float64) for name in names}
 
 
 def _value(scenario, card):
     point = scenario.checkpoints[max(scenario.checkpoints)]
     values = np.asarray(point.output["metrics"]["cards"].value)
-    return values[REGISTRY.names.index(card), DAY, MINUTE, :]
+    return values[scenario.engine.card_names.index(card), DAY, MINUTE, :]
 
 
 def _expected(function):
@@ -33,6 +34,18 @@ def _expected(function):
         return np.array(
             [
                 function(series["high"][i], series["low"][i], series["close"][i])
+                for i in range(series["close"].shape[0])
+            ]
+        )
+
+    return expected
+
+
+def _expected_with_volume(function):
+    def expected(series):
+        return np.array(
+            [
+                function(series["high"][i], series["low"][i], series["close"][i], series["volume"][i])
                 for i in range(series["close"].shape[0])
             ]
         )
@@ -72,6 +85,11 @@ CHECKS = {
         1e-3,
         1e-3,
     ),
+    "money_flow_index": (
+        _expected_with_volume(lambda h, lo, c, v: talib.MFI(h, lo, c, v, 14)[-1]),
+        2e-3,
+        1e-2,
+    ),
 }
 
 
@@ -102,6 +120,7 @@ def test_talib_oracle_covers_every_classic_card_in_the_registry():
         "bollinger_percent_b",
         "keltner_position",
         "donchian_position",
+        "money_flow_index",
     }
     assert classic <= set(REGISTRY.names)
     assert classic == set(CHECKS)
