@@ -1,1 +1,240 @@
-"""Zones: liquidity zones around price."""
+"""Zones: liquidity zones above and below price (pools, traps, strength, targets).
+
+Until the zone engine lands (SPEC section 6), these cards compute their zones directly from
+the snapshot fields: recent range extremes (where stops and liquidation orders rest), the
+open interest built by each side (its OI-weighted entry price and the liquidation levels
+projected from it, see :mod:`bpjax.cards.liquidation`), volume and wick rejection.
+
+Sign convention: positive = the card expects price to rise (towards a zone above, or away from
+a zone below that holds).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from bpjax.cards.base import CardInput, log_ratio, output, safe_div
+from bpjax.cards.liquidation import (
+    BUILD_INPUTS,
+    BUILD_STREAMS,
+    entry_levels,
+    horizon,
+    liquidation_distance,
+)
+from bpjax.cards.open_interest import HIGHEST_20, LOWEST_20, OI_CHANGE, oi_change, oi_windows
+from bpjax.cards.price_momentum import CLOSE, RETURNS
+from bpjax.cards.registry import card
+from bpjax.cards.volatility import PRIOR_HIGH_20, PRIOR_LOW_20
+from bpjax.streams import Bar, Stream, register_series
+from bpjax.windows import Window
+
+HIGHEST_50 = Window("max", "high", 50)
+LOWEST_50 = Window("min", "low", 50)
+HIGHEST_5 = Window("max", "high", 5)
+LOWEST_5 = Window("min", "low", 5)
+VOLUME_5 = Window("sum", "volume", 5)
+VOLUME = Stream("volume", 50)
+
+
+def _wick(bar: Bar, side: str):
+    open_, close, high, low = bar.f("open"), bar.f("close"), bar.f("high"), bar.f("low")
+    body_low, body_high = jnp.minimum(open_, close), jnp.maximum(open_, close)
+    ok = bar.ok("open", "high", "low", "close", "volume") & (low > 0) & (body_low > 0)
+    wick = log_ratio(body_low, low) if side == "lower" else log_ratio(high, body_high)
+    return jnp.where(ok, bar.f("volume") * jnp.maximum(wick, 0.0), 0.0), ok
+
+
+@register_series("zone_lower_wick_volume", "volume x log(min(open, close) / low)")
+def _lower_wick_volume(bar: Bar, prev: Bar):
+    return _wick(bar, "lower")
+
+
+@register_series("zone_upper_wick_volume", "volume x log(high / max(open, close))")
+def _upper_wick_volume(bar: Bar, prev: Bar):
+    return _wick(bar, "upper")
+
+
+LOWER_WICKS = Stream("zone_lower_wick_volume", 20)
+UPPER_WICKS = Stream("zone_upper_wick_volume", 20)
+
+
+def range_position(x: CardInput, highest: Window, lowest: Window):
+    """(close - lowest) / (highest - lowest) in [0, 1] (0.5 without a range), and whether the
+    range has width."""
+    high, low = x.w(highest), x.w(lowest)
+    return safe_div(x.w(CLOSE) - low, high - low, 0.5), high > low
+
+
+@card(
+    "liquidity_pool_balance",
+    "zones",
+    lookback=50,
+    inputs=BUILD_INPUTS + ("high", "low"),
+    streams=BUILD_STREAMS + (RETURNS,),
+    windows=(HIGHEST_50, LOWEST_50, CLOSE),
+)
+def liquidity_pool_balance(x: CardInput):
+    """Nearest liquidity pools: stops of shorts above the range high vs of longs below the low.
+
+    Formula: until the zone engine lands, the pool above sits at the highest high of n = 50 bars
+    (x mode scale) and is sized by the short share of built open interest (1 - a_L), the pool
+    below at the lowest low sized by a_L (see liquidation_levels for the OI build split);
+    distances in noise units d_up = log(HH / close) / h, d_dn = log(close / LL) / h, h = sigma
+    sqrt(n). Pull g_up = (1 - a_L) / (1 + d_up), g_dn = a_L / (1 + d_dn).
+    direction = (g_up - g_dn) / (g_up + g_dn), strength = |direction|. Value: direction.
+    Confidence: 0 until open interest has been built.
+    Positive: a larger or nearer pool of short stops above (price drawn up to sweep it).
+    """
+    _, _, long_share, ok = entry_levels(x)
+    close = x.w(CLOSE)
+    width = horizon(x, 50)
+    up = safe_div(log_ratio(x.w(HIGHEST_50), close), width)
+    down = safe_div(log_ratio(close, x.w(LOWEST_50)), width)
+    pull_up = (1.0 - long_share) / (1.0 + up)
+    pull_down = long_share / (1.0 + down)
+    ok = ok & (width > 0)
+    value = jnp.where(ok, safe_div(pull_up - pull_down, pull_up + pull_down), 0.0)
+    return output(value, jnp.abs(value), ok, value)
+
+
+@card(
+    "stop_hunt_trap",
+    "zones",
+    lookback=20,
+    inputs=("high", "low", "close"),
+    windows=(HIGHEST_5, LOWEST_5, HIGHEST_20, LOWEST_20, CLOSE),
+)
+def stop_hunt_trap(x: CardInput):
+    """Stop hunt / liquidity trap: a recent sweep of the range extreme that price gave back.
+
+    Formula: until the zone engine lands, over n = 20 bars (x mode scale): p = (close - LL) /
+    (HH - LL); swept_up = 1 when the highest high of the last 5 bars is the 20-bar high (the
+    stops above were just run), swept_down likewise for the low. direction = swept_down x p -
+    swept_up x (1 - p): a sweep of the high followed by a fall back into the range reads
+    bearish, a swept low with price back up reads bullish. strength = |direction|.
+    Value: direction.
+    Confidence: 0 when the range has no width.
+    Positive: the lows were just swept and price has reclaimed the range (a bear trap).
+    """
+    position, ranged = range_position(x, HIGHEST_20, LOWEST_20)
+    swept_up = jnp.where(x.w(HIGHEST_5) >= x.w(HIGHEST_20), 1.0, 0.0)
+    swept_down = jnp.where(x.w(LOWEST_5) <= x.w(LOWEST_20), 1.0, 0.0)
+    value = jnp.where(ranged, swept_down * position - swept_up * (1.0 - position), 0.0)
+    return output(value, jnp.abs(value), ranged, value)
+
+
+@card(
+    "zone_strength",
+    "zones",
+    lookback=50,
+    inputs=("open", "high", "low", "close", "volume"),
+    streams=(LOWER_WICKS, UPPER_WICKS),
+    windows=(HIGHEST_50, LOWEST_50, CLOSE),
+)
+def zone_strength(x: CardInput):
+    """Strength of the zone price sits in: volume rejected at the lows vs at the highs.
+
+    Formula: until the zone engine lands, demand strength = EW mean (span 20 x mode scale) of
+    volume x log(min(open, close) / low) (volume-weighted lower wicks: offers absorbed),
+    supply strength U the same with log(high / max(open, close)); p = position of close in the
+    50-bar range. direction = ((1 - p) D - p U) / (D + U): near the range low the demand zone
+    counts, near the high the supply zone. strength = |direction|. Value: D / (D + U).
+    Confidence: 0 without wicks or without a range.
+    Positive: price sits low in its range on a zone where selling has been rejected.
+    """
+    demand, supply = x.mean(LOWER_WICKS), x.mean(UPPER_WICKS)
+    position, ranged = range_position(x, HIGHEST_50, LOWEST_50)
+    total = demand + supply
+    value = safe_div((1.0 - position) * demand - position * supply, total)
+    return output(value, jnp.abs(value), ranged & (total > 0), safe_div(demand, total, 0.5))
+
+
+@card(
+    "range_extreme_oi_build",
+    "zones",
+    lookback=50,
+    inputs=("open_interest", "high", "low", "close"),
+    streams=(OI_CHANGE,),
+    windows=(HIGHEST_50, LOWEST_50, CLOSE) + oi_windows(20),
+)
+def range_extreme_oi_build(x: CardInput):
+    """Price pressing a range extreme while open interest builds: positions piling into the zone.
+
+    Formula: until the zone engine lands, c = 2 (close - LL) / (HH - LL) - 1 over n = 50 bars
+    (x mode scale); zo = z of the log OI change over 20 bars (see oi_change). direction = c x
+    clip(zo / 2, 0, 1): new positions at the high (or low) fuel a break through the stops
+    beyond it; falling OI reads neutral. strength = |direction|. Value: zo.
+    Confidence: 0 when open interest is missing (a range without width reads c = 0).
+    Positive: price at the top of its range with open interest rising.
+    """
+    position, _ = range_position(x, HIGHEST_50, LOWEST_50)
+    _, oi_z, oi_ok = oi_change(x, 20)
+    d = (2.0 * position - 1.0) * jnp.clip(oi_z / 2.0, 0.0, 1.0)
+    return output(d, jnp.abs(d), oi_ok, oi_z)
+
+
+BIG = 1e6  # a log distance no target reaches
+
+
+@card(
+    "exit_target_distance",
+    "zones",
+    lookback=50,
+    inputs=BUILD_INPUTS + ("high", "low"),
+    streams=BUILD_STREAMS,
+    windows=(HIGHEST_50, LOWEST_50, CLOSE),
+    params={"leverage": 25.0},
+)
+def exit_target_distance(x: CardInput):
+    """Exit targets: room to the nearest opposing zone above (a long's target) vs below.
+
+    Formula: until the zone engine lands, zones above = the 50-bar highest high and the
+    short-liquidation level P_S e^D, zones below = the lowest low and the long-liquidation level
+    P_L e^-D (leverage = 25, see liquidation_levels); only zones strictly beyond price count.
+    up = log(nearest above / close), down = log(close / nearest below);
+    direction = (up - down) / (up + down), strength = |direction|. Value: up / down.
+    Confidence: 0 unless there is a zone on both sides.
+    Positive: more room to the first target above than to the first zone below.
+    """
+    long_entry, short_entry, _, _ = entry_levels(x)
+    close = x.w(CLOSE)
+    distance = liquidation_distance(x.p("leverage"))
+    above = []
+    for level in (x.w(HIGHEST_50), short_entry * jnp.exp(distance)):
+        above.append(jnp.where(level > close, log_ratio(level, close), BIG))
+    below = []
+    for level in (x.w(LOWEST_50), long_entry * jnp.exp(-distance)):
+        below.append(jnp.where((level < close) & (level > 0), log_ratio(close, level), BIG))
+    up = jnp.minimum(above[0], above[1])
+    down = jnp.minimum(below[0], below[1])
+    ok = (up < BIG) & (down < BIG) & (close > 0)
+    value = jnp.where(ok, safe_div(up - down, up + down), 0.0)
+    return output(value, jnp.abs(value), ok, jnp.where(ok, safe_div(up, down), 0.0))
+
+
+@card(
+    "zone_breakout_acceptance",
+    "zones",
+    lookback=50,
+    inputs=("high", "low", "close", "volume"),
+    streams=(VOLUME,),
+    windows=(PRIOR_HIGH_20, PRIOR_LOW_20, CLOSE, VOLUME_5),
+)
+def zone_breakout_acceptance(x: CardInput):
+    """Zone breakout with acceptance: price at or through the prior range edge on heavy volume.
+
+    Formula: until the zone engine lands, p = (close - (HH + LL) / 2) / ((HH - LL) / 2) against
+    the 20 bars before the open bar (x mode scale); edge = sign(p) clip(2 |p| - 1, 0, 1) (0 in
+    the middle half of the range, 1 at or beyond its edge); v = sum of volume over the last 5
+    bars / (5 bars x mode scale x EW mean volume, span 50). direction = edge x tanh(v),
+    strength = |direction|. Value: p.
+    Confidence: 0 when the prior range has no width.
+    Positive: price breaking the upper zone with volume behind it (accepted, not a trap).
+    """
+    highest, lowest = x.w(PRIOR_HIGH_20), x.w(PRIOR_LOW_20)
+    half = 0.5 * (highest - lowest)
+    value = safe_div(x.w(CLOSE) - 0.5 * (highest + lowest), half)
+    edge = jnp.sign(value) * jnp.clip(2.0 * jnp.abs(value) - 1.0, 0.0, 1.0)
+    volume = safe_div(x.w(VOLUME_5), x.n(5) * x.mean(VOLUME))
+    d = edge * jnp.tanh(volume)
+    return output(d, jnp.abs(d), half > 0, value)
