@@ -1,9 +1,13 @@
 """What a card sees and returns, and the masked window operations card authors use.
 
-A card is a pure function ``fn(x: CardInput) -> CardOutput`` written for ONE
-``(sym, mode, tf)`` slice; the lifter (:mod:`bpjax.lifter`) vmaps it over every
-symbol, mode and timeframe. Cross-sectional cards get the same view with a
-leading ``sym`` axis on every array. Card authors never write batching code,
+A card is a pure function ``fn(x: CardInput) -> CardOutput`` written elementwise, as
+for ONE ``(sym, mode, tf)`` slice; the lifter (:mod:`bpjax.lifter`) calls it once on
+the whole batch, every array broadcasting to ``(mode, tf, sym)`` (the vmap of the
+slice function, without vmap's transposes). A card must therefore not assume a
+rank: combine what it reads elementwise, stack extra axes in front or at the end
+and reduce them explicitly. Cross-sectional cards reduce over the trailing axis,
+the symbol axis (:func:`wmean`, :func:`wstd`, ``a[..., x.benchmark][..., None]``).
+Card authors never write batching code,
 never branch in Python on data, and never raise: a slice without enough history
 gets low confidence through masks, and the lifter replaces any NaN/inf output by
 a neutral reading with a status flag.
@@ -51,17 +55,18 @@ class CardOutput(NamedTuple):
 
 
 class CardInput:
-    """One slice of the engine's state as a card sees it. Shapes are for one (sym, mode, tf) slice;
-    cross-sectional cards see the same with a ``sym`` axis where ``...`` stands.
+    """The engine's state as a card sees it. Every accessor returns an array that broadcasts to
+    the batch (mode, tf, sym):
 
-    windows     (window, ...)     float32 window features (bpjax.windows), this mode's lookbacks
-    counts      (window, ...)     float32 bars with data behind each window feature
-    streams     (3, stream, ...)  float32 provisional mean/var/weight (open bar folded in)
-    committed   (3, stream, ...)  float32 mean/var/weight as of the last closed bar
-    latest      (field, ...)      float32 this tick's snapshot, ``fresh_mask`` its mask
-    scale       ()                float32 the mode's lookback scale
-    progress    ()                float32 share of the open bar elapsed
-    bar_seconds ()                float32 the timeframe's bar length
+    windows     (mode, window, tf, sym)    window features (bpjax.windows), each mode's lookbacks
+    counts      (mode, window, tf, sym)    bars with data behind each window feature
+    streams     (3, stream, mode, tf, sym) provisional mean/var/weight (open bar folded in)
+    committed   (3, stream, mode, tf, sym) mean/var/weight as of the last closed bar
+    latest      (field, 1, 1, sym)         this tick's snapshot, ``fresh_mask`` its mask
+    scale       (mode, 1, 1)               the mode's lookback scale
+    progress    (1, tf, 1)                 share of the open bar elapsed
+    bar_seconds (1, tf, 1)                 the timeframe's bar length
+    params      name -> (mode, 1, 1)       the card's traced parameters
     clock       (4,)              float32 sin, cos of the UTC hour of day (2 pi hour / 24), sin, cos of
                                   the day of week (2 pi weekday / 7): the tick's wall-clock time
     benchmark   int (static)      index of the benchmark symbol (``universe.benchmark``) on the
@@ -90,6 +95,7 @@ class CardInput:
         window_index: dict[Window, int],
         benchmark: int = 0,
         clock=None,
+        feature_axis: int = 1,
     ):
         self.name = name
         self.windows = windows
@@ -107,6 +113,7 @@ class CardInput:
         self.window_length = window_length
         self.benchmark = benchmark
         self.clock = clock
+        self._feature = (slice(None),) * feature_axis  # where the feature axis sits in windows/counts
 
     def _lookup(self, table: dict, key, kind: str) -> int:
         try:
@@ -117,11 +124,11 @@ class CardInput:
     # --- window features ------------------------------------------------------------------------
     def w(self, feature: Window) -> Float[Array, ...]:
         """Value of a declared window feature."""
-        return self.windows[self._lookup(self._window_index, feature, "window feature")]
+        return self.windows[self._feature + (self._lookup(self._window_index, feature, "window feature"),)]
 
     def has(self, feature: Window) -> Bool[Array, ...]:
         """True where a declared window feature had data (a lag: that bar is present)."""
-        return self.counts[self._lookup(self._window_index, feature, "window feature")] > 0
+        return self.counts[self._feature + (self._lookup(self._window_index, feature, "window feature"),)] > 0
 
     def n(self, lookback: float) -> Float[Array, ""]:
         """Effective bars for a day-mode lookback in this mode: round(lookback x scale), >= 1."""
