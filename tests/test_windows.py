@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -13,8 +15,20 @@ def _features(engine):
     return engine.windows.features
 
 
+def _perturbed(s, rng):
+    """The same slice with every bar field moved by a few float32 roundings (relative 2^-21)."""
+    other = copy.copy(s)
+    other.rows = s.rows * (1.0 + rng.uniform(-1.0, 1.0, s.rows.shape) * 2.0**-21)
+    return other
+
+
 def test_every_window_feature_matches_a_direct_computation(engine, live_scenario):
+    """Within the problem's float32 conditioning: a feature is allowed the error it shows when
+    its inputs move by a few float32 roundings (e.g. volume x log(close / vwap) of a tiny
+    close-vwap gap, or the mean deviation of a price quoted at 60,000), never less precise
+    than 1e-4 relative for well-conditioned features."""
     windows = engine.windows
+    rng = np.random.default_rng(7)
     failures = []
     for point, checkpoint in live_scenario.checkpoints.items():
         got_value = np.asarray(checkpoint.output["metrics"]["windows"].value)
@@ -22,22 +36,29 @@ def test_every_window_feature_matches_a_direct_computation(engine, live_scenario
         for mode in range(len(live_scenario.config.modes)):
             for tf in range(len(live_scenario.config.timeframes)):
                 s = live_scenario.slice(point, mode, tf)
+                shaken = _perturbed(s, rng)
                 for k, w in enumerate(windows.features):
                     if w.op == "lag":
                         expected, ok = s.lag_value(w.series, w.lookback)
                         expected_count = ok.astype(float)
+                        nearby = shaken.lag_value(w.series, w.lookback)[0]
                     else:
                         expected, expected_count = s.window(w.op, w.series, w.lookback, w.offset)
+                        nearby = shaken.window(w.op, w.series, w.lookback, w.offset)[0]
                     value, count = got_value[mode, k, tf, :], got_count[mode, k, tf, :]
                     scale = max(float(np.max(np.abs(expected))), 1e-12)
-                    # log_close carries float32 rounding of a log level (~1e-6): slopes of it
-                    # are good to ~1e-7 per bar, far below anything a card reads
+                    conditioning = 2.0 * np.abs(nearby - expected)
+                    # log_close also carries the float32 rounding of the log itself (~1e-6 on
+                    # a level near 11): slopes of it are good to ~1e-7 per bar
                     floor = 2e-7 if w.series == "log_close" else 0.0
                     if not np.allclose(count, expected_count):
                         failures.append(
                             f"{w} count checkpoint {point} mode {mode} tf {tf}: {count} vs {expected_count}"
                         )
-                    elif not np.allclose(value, expected, rtol=1e-4, atol=max(1e-5 * scale, floor)):
+                    elif not np.all(
+                        np.abs(value - expected)
+                        <= np.maximum(1e-4 * np.abs(expected) + max(1e-5 * scale, floor), conditioning)
+                    ):
                         failures.append(
                             f"{w} value checkpoint {point} mode {mode} tf {tf}: {value} vs {expected}"
                         )
