@@ -322,14 +322,19 @@ class WindowBank:
             n = jnp.clip(n, 1.0, self.lag - 1.0 - jnp.asarray(self.entry_offset)[None, :])
             j = (n - 1.0 + jnp.asarray(self.entry_offset)[None, :]).astype(jnp.int32)
             j = jnp.minimum(j, jnp.asarray(self.pair_length[self.entry_pair] - 1)[None, :])
-            index = (jnp.asarray(self.pair_start[self.entry_pair])[None, :] + j).reshape(-1)
-            gathered = jnp.stack([jnp.take(cache.prefix[tf], index, axis=0) for tf in range(num_tf)], axis=1)
+            index = jnp.asarray(self.pair_start[self.entry_pair])[None, :] + j  # (mode, entry)
+            # one gather of whole symbol rows straight into the (mode, entry, tf, sym) layout
+            rows = index[:, :, None] + jnp.arange(num_tf, dtype=jnp.int32)[None, None, :] * self.packed
+            flat = cache.prefix.reshape(num_tf * self.packed, num_sym)
+            gathered = flat.at[rows.reshape(-1)].get(mode="promise_in_bounds")  # clipped above
             gathered = gathered.reshape(num_mode, len(self.entry_pair), num_tf, num_sym)
             # per cached feature: reference and open bar, (1, k, tf, sym)
             series = np.array([self.series_index[w.series] for w in self.cached])
             reference = jnp.swapaxes(cache.reference[:, series], 0, 1)[None]
-            v0 = jnp.stack([opened[w.series][0] for w in self.cached])[None]
-            ok0 = jnp.stack([opened[w.series][1] for w in self.cached])[None]
+            open_values = jnp.stack([opened[name][0] for name in self.open_names])
+            open_valid = jnp.stack([opened[name][1] for name in self.open_names])
+            which = np.array([self.open_names.index(w.series) for w in self.cached])
+            v0, ok0 = open_values[which][None], open_valid[which][None]
             ok0 = ok0 & jnp.asarray([w.offset == 0 for w in self.cached])[None, :, None, None]
             d0 = jnp.where(ok0, v0 - reference, 0.0)
             start = 0
