@@ -20,13 +20,19 @@ bar; masked bars never count):
 How it streams. Closed bars never change, and every symbol closes its bars at the
 same moment, so for each timeframe the engine keeps *prefix statistics of the
 closed bars* — for j = 0..lag-1, the count, sum, sum of squares, age moments, max
-and min of the j newest closed bars, per symbol and series — and recomputes them
-only on a tick where that timeframe closes a bar (a ``lax.cond`` on one scalar). On
-every other tick a feature is one gather from that cache at ``j = n - 1`` (or ``n``
-with offset 1) combined with the open bar: O(1) per feature, whatever the
-lookback, for every mode at once. Sums are taken around a per-series reference (the
-mean of the closed bars) where they feed a variance or a slope, so float32 keeps the
-precision of a variance of prices; plain sums stay plain, so an exact zero stays zero.
+and min of the j newest closed bars, per symbol and series — and touches them only
+on a tick where that timeframe closes a bar (a ``lax.switch`` on one scalar). A
+close that follows the cached bar *advances* the cache: the j newest closed bars are
+the bar that just closed plus the j - 1 newest before it, so every column shifts by
+one row and takes that bar in (O(columns x sym), with the age moments re-aged and
+the deviations re-centred exactly by algebra); after a gap, or on the first tick,
+the cache is *rebuilt* from the ring (O(lag) per column). On every other tick a
+feature is one gather from that cache at ``j = n - 1`` (or ``n`` with offset 1)
+combined with the open bar: O(1) per feature, whatever the lookback, for every mode
+at once. Sums are taken around a per-series reference (the mean of the closed bars
+on a rebuild, the newest closed bar on an advance) where they feed a variance or a
+slope, so float32 keeps the precision of a variance of prices; plain sums stay
+plain, so an exact zero stays zero.
 
 A series is a snapshot field name or a derived series of :data:`bpjax.streams.SERIES`
 (a function of a bar and the bar before it).
@@ -105,6 +111,7 @@ class WindowCache(NamedTuple):
 
     prefix: Float[Array, "tf packed sym"]
     reference: Float[Array, "tf series sym"]  # the value sums are taken around
+    bar: Int[Array, " tf"]  # the open bar when the cache was last brought up to date
 
 
 class WindowValues(NamedTuple):
@@ -180,11 +187,15 @@ class WindowBank:
             need = min(int(np.ceil(w.lookback * max_scale)) + w.offset + 1, lag)
             for stat in OP_STATS[w.op]:
                 length[(w.series, stat)] = max(length.get((w.series, stat), 0), need)
-        self.pairs: tuple[tuple[str, str], ...] = tuple(sorted(length))
+        # columns grouped by statistic, so an advance treats each statistic as one block of rows
+        self.pairs: tuple[tuple[str, str], ...] = tuple(
+            sorted(length, key=lambda p: (STATS.index(p[1]), p[0]))
+        )
         self.pair_index = {pair: i for i, pair in enumerate(self.pairs)}
         self.pair_length = np.array([length[pair] for pair in self.pairs], np.int32)
         self.pair_start = np.concatenate([[0], np.cumsum(self.pair_length)[:-1]]).astype(np.int32)
         self.packed = int(self.pair_length.sum())
+        self._advance_tables()
         self.mad_series = tuple(sorted({w.series for w in self.features if w.op == "mad"}))
         self.cached = tuple(w for w in self.features if w.op in CACHED_OPS)
         self.lags = tuple(w for w in self.features if w.op == "lag")
@@ -219,7 +230,41 @@ class WindowBank:
         return WindowCache(
             prefix=jnp.zeros((num_tf, self.packed, num_sym), jnp.float32),
             reference=jnp.zeros((num_tf, len(self.series_names), num_sym), jnp.float32),
+            bar=jnp.full((num_tf,), np.iinfo(np.int32).min, jnp.int32),
         )
+
+    def _advance_tables(self) -> None:
+        """Static row tables of an advance: per statistic, its block of rows, each row's series
+        and j, and where the same series' count, dsum and age at j - 1 live."""
+        row_pair = np.repeat(np.arange(len(self.pairs)), self.pair_length)
+        row_j = np.arange(self.packed) - self.pair_start[row_pair]
+        needs = {"dsum": ("count",), "dsumsq": ("count", "dsum"), "age": ("count",)}
+        needs |= {"age2": ("count", "age"), "agedot": ("count", "dsum", "age")}
+        self.advance_blocks = []
+        for stat in STATS:
+            rows = np.flatnonzero([self.pairs[p][1] == stat for p in row_pair])
+            if not len(rows):
+                continue
+            series = [self.pairs[p][0] for p in row_pair[rows]]
+            earlier = {}  # the same series' other statistics one row (one bar fewer) back
+            for other in needs.get(stat, ()):
+                earlier[other] = np.array(
+                    [
+                        self.pair_start[self.pair_index[(name, other)]] + j - 1
+                        for name, j in zip(series, row_j[rows], strict=True)
+                    ]
+                )
+                earlier[other] = np.maximum(earlier[other], 0).astype(np.int32)  # j = 0 rows: unused
+            self.advance_blocks.append(
+                (
+                    stat,
+                    int(rows[0]),
+                    int(rows[-1]) + 1,
+                    np.array([self.series_index[name] for name in series], np.int32),
+                    row_j[rows] == 0,
+                    earlier,
+                )
+            )
 
     @staticmethod
     def _series_by_age(bar: Bar, names):
@@ -287,18 +332,80 @@ class WindowBank:
                     columns[i] = scanned[k, : self.pair_length[i]]
         return jnp.concatenate(columns), reference
 
+    def _advance(self, prefix, reference, view: RingView, tf) -> tuple[Array, Array]:
+        """The cache of timeframe ``tf`` one bar later: the bar that just closed (age 1) joins
+        every prefix, (packed, sym) and (series, sym). Exact algebra on the old columns at
+        j - 1, re-centred on the new reference (the closed bar's value where it has one):
+        with delta = new - old reference and a = age,
+
+            dsum'   = dsum - delta count            dsumsq' = dsumsq - 2 delta dsum + delta^2 count
+            age'    = age + count (+1)              age2'   = age2 + 2 age + count (+1)
+            agedot' = agedot + dsum - delta (age + count)
+
+        (the closed bar itself sits at age 1 on the reference: it adds nothing to the sums
+        around it). Row j = 0 (no bars) stays empty."""
+        bar = rows_by_age(view, _columns(self.series_names), tf=tf, rows=3)
+        values, valid = self._series_by_age(bar, self.series_names)  # (series, 3, sym)
+        x, ok = values[:, 1], valid[:, 1]
+        new_reference = jnp.where(ok, x, reference)
+        delta = new_reference - reference
+        okf = ok.astype(jnp.float32)
+        blocks = []
+        for stat, start, stop, series, first, earlier in self.advance_blocks:
+            if start:
+                before = prefix[start - 1 : stop - 1]
+            else:
+                before = jnp.concatenate([jnp.zeros_like(prefix[:1]), prefix[: stop - 1]])
+            old = {name: prefix[rows] for name, rows in earlier.items()}  # (rows, sym)
+            d, fresh = delta[series], okf[series]
+            if stat == "count":
+                new = before + fresh
+            elif stat == "sum":
+                new = before + jnp.where(ok, x, 0.0)[series]
+            elif stat == "dsum":
+                new = before - d * old["count"]
+            elif stat == "dsumsq":
+                new = before - 2.0 * d * old["dsum"] + d * d * old["count"]
+            elif stat == "age":
+                new = before + old["count"] + fresh
+            elif stat == "age2":
+                new = before + 2.0 * old["age"] + old["count"] + fresh
+            elif stat == "agedot":
+                new = before + old["dsum"] - d * (old["age"] + old["count"])
+            else:  # max, min
+                pick, empty = (jnp.maximum, -BIG) if stat == "max" else (jnp.minimum, BIG)
+                new = pick(before, jnp.where(ok, x, empty)[series])
+            empty = {"max": -BIG, "min": BIG}.get(stat, 0.0)
+            blocks.append(jnp.where(jnp.asarray(first)[:, None], empty, new))
+        return jnp.concatenate(blocks), new_reference
+
     def refresh(self, cache: WindowCache, view: RingView) -> WindowCache:
-        """Rebuild the cache of each timeframe that closed a bar this tick (others untouched):
-        one loop over timeframes, one rebuild code path, in place."""
+        """Bring the cache of each timeframe that closed a bar this tick up to date (others
+        untouched): an advance when the closed bar is the one after the cached state, else a
+        rebuild. One loop over timeframes, in place."""
         if not self.pairs:
             return cache
 
         def body(tf, cache):
-            def rebuild(cache):
-                prefix, reference = self._rebuild(view, tf)
-                return WindowCache(cache.prefix.at[tf].set(prefix), cache.reference.at[tf].set(reference))
+            def update(method):
+                def apply(cache):
+                    prefix, reference = method(cache.prefix[tf], cache.reference[tf], view, tf)
+                    # plain dynamic-update-slices (not scatters): written in place
+                    return WindowCache(
+                        jax.lax.dynamic_update_slice_in_dim(cache.prefix, prefix[None], tf, axis=0),
+                        jax.lax.dynamic_update_slice_in_dim(cache.reference, reference[None], tf, axis=0),
+                        jax.lax.dynamic_update_slice_in_dim(cache.bar, view.bar_index[tf][None], tf, axis=0),
+                    )
 
-            return jax.lax.cond(view.new_bar[tf], rebuild, lambda cache: cache, cache)
+                return apply
+
+            follows = cache.bar[tf] == view.bar_index[tf] - 1
+            rebuild = update(lambda prefix, reference, view, tf: self._rebuild(view, tf))
+            # two conditionals, each against "unchanged": one conditional holding both updates
+            # makes XLA copy the whole cache on every tick
+            unchanged = lambda cache: cache  # noqa: E731
+            cache = jax.lax.cond(view.new_bar[tf] & ~follows, rebuild, unchanged, cache)
+            return jax.lax.cond(view.new_bar[tf] & follows, update(self._advance), unchanged, cache)
 
         return jax.lax.fori_loop(0, view.bars.shape[0], body, cache)
 
