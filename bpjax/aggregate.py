@@ -113,8 +113,15 @@ def aggregate(
         safe_div(category_signal, category_confidence), -1.0, 1.0
     )  # (cat, mode, sym)
 
-    # 5. conflict between the shortest and the longest timeframe
-    timeframe_bias, _, _ = _composite(d * s * c, c, membership, weights[:, :, None, :])  # (mode, tf, sym)
+    # 5. conflict between the shortest and the longest timeframe: the composite of each timeframe
+    # alone. A card is in one category, so the category sums fold into per-card weights,
+    # sum_cat w_cat sum_(card in cat) x = sum_card w_card x: two reductions over the card axis
+    card_weight = (membership @ params.category_weights.T)[:, :, None, None]  # (card, mode, 1, 1)
+    timeframe_bias = 100.0 * jnp.clip(
+        safe_div(jnp.sum(card_weight * (d * s * c), axis=0), jnp.sum(jnp.abs(card_weight) * c, axis=0)),
+        -1.0,
+        1.0,
+    )  # (mode, tf, sym)
     short, long = timeframe_bias[:, 0], timeframe_bias[:, -1]
     threshold = setting("conflict_threshold")
     conflicted = (short * long < 0) & (jnp.abs(short) > threshold) & (jnp.abs(long) > threshold)

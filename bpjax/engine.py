@@ -51,6 +51,12 @@ from bpjax.windows import RingView, WindowCache
 
 INSUFFICIENT_QUALITY = 0.5
 
+# XLA:CPU compiler options for the tick. The tick is ~800 small fused kernels, where XLA's
+# newer MLIR fusion emitters cost more than the classic LLVM IR emitters both to compile and
+# to run (measured on the reference machine, 21 symbols, 173 cards: compile 75-82 s -> 45-48 s,
+# tick p50 5-6 ms -> 3.8 ms; see BENCHMARKS.md). Other backends compile with their defaults.
+CPU_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+
 
 class EngineState(NamedTuple):
     ring: ring_buffers.Ring
@@ -288,7 +294,8 @@ class Engine:
             started = time.perf_counter()
             params = self.params if params is None else params
             packed = jax.ShapeDtypeStruct((self.layout.size,), jnp.float32)
-            self._compiled = self._jitted.lower(state, packed, params).compile()
+            options = CPU_COMPILER_OPTIONS if self.device.platform == "cpu" else {}
+            self._compiled = self._jitted.lower(state, packed, params).compile(compiler_options=options)
             self.compile_seconds = time.perf_counter() - started
             self.compilations += 1
         return self.compile_seconds

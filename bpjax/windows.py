@@ -67,6 +67,7 @@ OP_STATS: dict[str, tuple[str, ...]] = {
     "mad": (),
 }
 BIG = float(np.finfo(np.float32).max)
+MAD_RESOLUTION = 8.0 * float(np.finfo(np.float32).eps)  # relative to the level: below is noise
 
 
 @dataclass(frozen=True)
@@ -489,11 +490,19 @@ class WindowBank:
             )  # (mode, k)
             for i, w in enumerate(self.mads):
                 column = self.mad_series.index(w.series)
-                v = series_values[column][None]  # (1, tf, rows, sym)
-                inside = series_valid[column][None] & (age < n[:, i, None, None, None])
+                # deviations from the open bar first: exact for nearby values (Sterbenz), so a
+                # small spread of a large level (a price at 60,000) keeps its digits
+                v, ok = series_values[column][None], series_valid[column][None]  # (1, tf, rows, sym)
+                level = jnp.where(ok[:, :, :1], v[:, :, :1], 0.0)
+                v = v - level
+                inside = ok & (age < n[:, i, None, None, None])
                 count = jnp.sum(inside, axis=2, dtype=jnp.float32)  # (mode, tf, sym)
                 mean = _div(jnp.sum(jnp.where(inside, v, 0.0), axis=2), count)
                 value = _div(jnp.sum(jnp.where(inside, jnp.abs(v - mean[:, :, None, :]), 0.0), axis=2), count)
+                # a deviation within a few float32 roundings of the level is rounding residue
+                # (the same bar's value computed twice can differ by an ulp): call it zero, so
+                # "no spread" is exact, as for std
+                value = jnp.where(value > MAD_RESOLUTION * jnp.abs(level[:, :, 0]), value, 0.0)
                 parts_value.append(value[:, None])
                 parts_count.append(count[:, None])
 
