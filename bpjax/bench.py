@@ -241,9 +241,9 @@ def format_report(report: dict) -> str:
             f"{r['tick_p99_ms']:>9.3f} {r['ticks_per_s']:>9.1f} {r['state_mb']:>9.2f} "
             f"{r['peak_rss_mb']:>8.1f}"
         )
-    lines.append(f"{'baseline':<18} {'symbols':>8} {'p50 ms':>10} {'engine is':>10}")
+    lines.append(f"{'baseline':<20} {'symbols':>8} {'p50 ms':>10} {'engine is':>10}")
     for b in report["baselines"]:
         lines.append(
-            f"{b['name']:<18} {b['symbols']:>8} {b['tick_p50_ms']:>10.2f} {b['engine_speedup']:>9.1f}x"
+            f"{b['name']:<20} {b['symbols']:>8} {b['tick_p50_ms']:>10.2f} {b['engine_speedup']:>9.1f}x"
         )
     return "\n".join(lines)

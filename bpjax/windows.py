@@ -21,7 +21,7 @@ How it streams. Closed bars never change, and every symbol closes its bars at th
 same moment, so for each timeframe the engine keeps *prefix statistics of the
 closed bars* — for j = 0..lag-1, the count, sum, sum of squares, age moments, max
 and min of the j newest closed bars, per symbol and series — and touches them only
-on a tick where that timeframe closes a bar (a ``lax.switch`` on one scalar). A
+on a tick where that timeframe closes a bar (``lax.cond`` on one scalar). A
 close that follows the cached bar *advances* the cache: the j newest closed bars are
 the bar that just closed plus the j - 1 newest before it, so every column shifts by
 one row and takes that bar in (O(columns x sym), with the age moments re-aged and

@@ -13,8 +13,8 @@ import math
 
 import jax.numpy as jnp
 
-from bpjax.cards.base import CardInput, log_ratio, output, safe_div
-from bpjax.cards.registry import card
+from bpjax.cards.base import CardInput, log_ratio, output, safe_div, wmean
+from bpjax.cards.registry import card, cross_section_card
 from bpjax.defines import VENUES
 from bpjax.streams import Bar, Stream, register_series
 from bpjax.streams import log_ratio as series_log_ratio
@@ -109,7 +109,7 @@ def premium(x: CardInput, lookback: float = 0):
     return -mean, n >= 2
 
 
-@card(
+@cross_section_card(
     "venue_mid_dispersion",
     "cross_exchange",
     lookback=50,
@@ -119,21 +119,27 @@ def premium(x: CardInput, lookback: float = 0):
     mirror=False,
 )
 def venue_mid_dispersion(x: CardInput):
-    """Venue mids pulling apart: fragmented liquidity, read as risk-off.
+    """Venue mids pulling apart, on this symbol and across the market: read as risk-off.
 
     Formula: D = population std over venues with data of log(venue mid / mid);
     e = clip(log(D / mean) / log 2, 0, 1), mean the EW mean of D (span 50 x mode scale):
-    1 = twice the usual dispersion. direction = -e, strength = e. Value: D in bp.
-    Confidence: 0 unless at least two venues report.
+    1 = twice the symbol's usual dispersion; m = mean of e over the symbols where it exists
+    (how much of the market is fragmented at once). r = (e + m) / 2; direction = -r,
+    strength = r. Value: D in bp.
+    Confidence: 0 unless at least two venues report for the symbol and it has a usual level.
     Deliberately one-sided (mirror=False): dispersion has no price direction; arbitrage capital
-    stretched thin shows up in stress and de-leveraging, so it reads bearish.
-    Positive: never; 0 when venues agree as usual.
+    stretched thin shows up in stress and de-leveraging, so it reads bearish. Venue gaps
+    co-move across coins when arbitrage capital is short, so the market-wide share is part
+    of every symbol's reading.
+    Positive: never; 0 when venues agree as usual everywhere.
     Reference: Makarov & Schoar, "Trading and arbitrage in cryptocurrency markets" (2020).
     """
     _, var, n = _moments(*venue_logs(x))
     dispersion, usual = jnp.sqrt(var), x.mean(DISPERSION)
-    excess = jnp.clip(log_ratio(dispersion, usual) / LN2, 0.0, 1.0)
-    return output(-excess, excess, (n >= 2) & (usual > 0), dispersion * 1e4)
+    ok = (n >= 2) & (usual > 0)
+    excess = jnp.where(ok, jnp.clip(log_ratio(dispersion, usual) / LN2, 0.0, 1.0), 0.0)
+    reading = jnp.where(ok, 0.5 * (excess + wmean(excess, ok)), 0.0)
+    return output(-reading, reading, ok, dispersion * 1e4)
 
 
 @card(

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from tests.reference import F, div, reference, reference_series
+from tests.reference import F, cross_mean_std, div, reference, reference_series
 
 LN2 = math.log(2.0)
 VENUES = ("binance", "bybit", "okx")
@@ -90,8 +90,11 @@ PREMIUM = ("ema", "primary_venue_premium", 50)
 def _dispersion(s):
     _, var, n = _moments(*_slice_logs(s))
     dispersion, usual = np.sqrt(var), s.stream(DISPERSION)[0]
-    excess = np.clip(_log_ratio(dispersion, usual) / LN2, 0.0, 1.0)
-    return -excess, excess, ((n >= 2) & (usual > 0)) * 1.0, dispersion * 1e4
+    ok = (n >= 2) & (usual > 0)
+    excess = np.where(ok, np.clip(_log_ratio(dispersion, usual) / LN2, 0.0, 1.0), 0.0)
+    market, _, _ = cross_mean_std(excess, ok)
+    reading = np.where(ok, 0.5 * (excess + market), 0.0)
+    return -reading, reading, ok * 1.0, dispersion * 1e4
 
 
 @reference("primary_venue_premium", ("mid",) + VENUE_MIDS, 50, (PREMIUM,))
