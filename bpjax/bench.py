@@ -29,6 +29,7 @@ import time
 import jax
 import numpy as np
 
+from bpjax import host
 from bpjax.config import Config
 from bpjax.engine import Engine
 from bpjax.runner import SimSource
@@ -224,6 +225,7 @@ def run_bench(config: Config, symbol_counts: list[int], ticks: int, baseline_bud
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cpu_count": os.cpu_count(),
         "config_hash": config.hash(),
+        "host_heap": "tuned" if host.HEAP_TUNED else "system",  # see bpjax/host.py
         "results": results,
         "baselines": baselines,
     }
@@ -231,7 +233,8 @@ def run_bench(config: Config, symbol_counts: list[int], ticks: int, baseline_bud
 
 def format_report(report: dict) -> str:
     lines = [
-        f"device {report['device']} ({report['platform']}), jax {report['jax']}, {report['cpu_count']} cpus",
+        f"device {report['device']} ({report['platform']}), jax {report['jax']}, {report['cpu_count']} cpus, "
+        f"host heap {report.get('host_heap', 'system')}",
         f"{'symbols':>8} {'cards':>6} {'compile s':>10} {'p50 ms':>9} {'p99 ms':>9} {'ticks/s':>9} "
         f"{'state MB':>9} {'RSS MB':>8}",
     ]

@@ -68,3 +68,27 @@ def test_card_reading_is_not_constant(live_scenario, name):
         ]
     )
     assert np.ptp(directions) > 0.05, f"{name} directions {np.unique(directions)[:5]}"
+
+
+@pytest.mark.parametrize("symbols", [1, 2, 21, 300])
+def test_midrank_counts_ties_and_masks_like_brute_force(symbols):
+    """The cross-sectional rank behind the relative-strength cards: one sort and a scatter,
+    against counting below / at-or-below directly, with ties, masked symbols and two series
+    ranked at once, under jit and a vmap over (mode, tf) as the lifter runs it."""
+    import jax
+    import jax.numpy as jnp
+
+    from bpjax.cards.relative_strength import midrank
+
+    rng = np.random.default_rng(symbols)
+    values = rng.integers(-4, 5, size=(3, 2, 2, symbols)).astype(np.float32)  # many ties
+    values[..., ::7] = rng.standard_normal(values[..., ::7].shape)
+    ok = rng.random((3, 2, symbols)) > 0.2
+    ranked = jax.jit(jax.vmap(jax.vmap(midrank, (1, 0), 1), (0, 0), 0))(values, ok)  # (mode, k, tf, sym)
+
+    for m, k, t in np.ndindex(3, 2, 2):
+        v, o = values[m, k, t].astype(np.float64), ok[m, t]
+        peers = v[o]
+        expected = [0.5 * ((peers < x).sum() + (peers <= x).sum() - 1) for x in v[o]]
+        np.testing.assert_array_equal(np.asarray(ranked[m, k, t])[o], expected)
+    assert ranked.dtype == jnp.float32

@@ -8,6 +8,7 @@ leaders to keep outperforming).
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, count, from_z, log_ratio, output, safe_div, wmean, wstd
@@ -29,18 +30,35 @@ def ramp(ok):
 
 
 def midrank(values, ok):
-    """Mid-rank (0 = lowest) of each value among the ``ok`` values of the symbol axis; ties share
-    their average rank. Exact in float32 (integers and halves)."""
+    """Mid-rank (0 = lowest) of each value among the ``ok`` values of the trailing (symbol) axis;
+    ties share their average rank. Exact in float32 (integers and halves). Leading axes of
+    ``values`` beyond those of ``ok`` rank several series in one go.
+
+    One sort that carries each entry's position, the tie groups from a running max / min of
+    the group edges, and one scatter back to the symbols' places: a handful of kernels
+    (``searchsorted`` is a loop of log2(sym) steps, each several kernel launches).
+    """
     keyed = jnp.where(ok, values, BIG)
-    ordered = jnp.sort(keyed, axis=-1)
-    below = jnp.searchsorted(ordered, keyed, side="left").astype(jnp.float32)
-    at_or_below = jnp.searchsorted(ordered, keyed, side="right").astype(jnp.float32)
-    return 0.5 * (below + at_or_below - 1.0)
+    axis, n = keyed.ndim - 1, keyed.shape[-1]
+    position = jax.lax.broadcasted_iota(jnp.int32, keyed.shape, axis)
+    ordered, origin = jax.lax.sort((keyed, position), dimension=axis, num_keys=1)
+    differs = ordered[..., 1:] != ordered[..., :-1]
+    edge = jnp.ones(keyed.shape[:-1] + (1,), bool)
+    first = jax.lax.cummax(jnp.where(jnp.concatenate([edge, differs], axis), position, 0), axis=axis)
+    last = jax.lax.cummin(
+        jnp.where(jnp.concatenate([differs, edge], axis), position, n - 1), axis=axis, reverse=True
+    )
+    rank = 0.5 * (first + last).astype(jnp.float32)  # in sorted order
+    rows = rank.reshape(-1, n)
+    series = jnp.arange(rows.shape[0])[:, None]
+    return jnp.zeros_like(rows).at[series, origin.reshape(-1, n)].set(rows).reshape(keyed.shape)
 
 
 def percentile(values, ok):
-    """Mid-rank over (count - 1): 0 for the lowest, 1 for the highest; 0.5 where not ok."""
-    return jnp.where(ok, safe_div(midrank(values, ok), count(ok)[..., None] - 1.0, 0.5), 0.5)
+    """Mid-rank over (count - 1): 0 for the lowest, 1 for the highest; 0.5 where not ok.
+    ``values`` (k, ..., sym) against ``ok`` (..., sym): k series ranked in one go."""
+    spread = (count(ok)[..., None] - 1.0)[None]
+    return jnp.where(ok[None], safe_div(midrank(values, ok[None]), spread, 0.5), 0.5)
 
 
 def log_move(x: CardInput, newer: Window, older: Window):
@@ -70,7 +88,8 @@ def multi_horizon_rank(x: CardInput):
     short, short_ok = log_move(x, CLOSE, close_back(6))
     long, long_ok = log_move(x, CLOSE, close_back(24))
     ok = short_ok & long_ok
-    value = 0.5 * (percentile(short, ok) + percentile(long, ok))
+    ranked = percentile(jnp.stack([short, long]), ok)
+    value = 0.5 * (ranked[0] + ranked[1])
     d = 2.0 * value - 1.0
     return output(d, jnp.abs(d), ramp(ok), value)
 
@@ -154,7 +173,8 @@ def rank_improvement(x: CardInput):
     now, now_ok = log_move(x, CLOSE, close_back(12))
     before, before_ok = log_move(x, close_back(12), close_back(24))
     ok = now_ok & before_ok
-    change = jnp.where(ok, midrank(now, ok) - midrank(before, ok), 0.0)
+    ranks = midrank(jnp.stack([now, before]), ok[None])
+    change = jnp.where(ok, ranks[0] - ranks[1], 0.0)
     d = safe_div(change, count(ok)[..., None] - 1.0)
     return output(d, jnp.abs(d), ramp(ok), d)
 
