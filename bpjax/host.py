@@ -32,9 +32,15 @@ NO_TRIM = 2**31 - 1  # an int: the largest threshold mallopt takes
 SETTINGS = ((M_ARENA_MAX, 2), (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, NO_TRIM))
 
 
+CHOICES = ("tuned", "system")
+
+
 def keep_tick_buffers_mapped() -> bool:
     """Apply :data:`SETTINGS` with ``mallopt``; True when every setting took effect."""
-    if os.environ.get("BPJAX_HOST_HEAP", "tuned") == "system" or not sys.platform.startswith("linux"):
+    choice = os.environ.get("BPJAX_HOST_HEAP", "tuned")
+    if choice not in CHOICES:
+        raise ValueError(f"BPJAX_HOST_HEAP={choice!r}: expected one of {', '.join(CHOICES)}")
+    if choice == "system" or not sys.platform.startswith("linux"):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt

@@ -40,3 +40,10 @@ def test_a_freed_large_block_stays_mapped_for_the_next_tick():
     assert tuned["tuned"] and not system["tuned"]
     assert system["released_mb"] > 60  # glibc's default: unmapped on free, faulted in again
     assert tuned["released_mb"] < 4
+
+
+def test_an_unknown_heap_choice_is_refused_by_name():
+    env = {**os.environ, "BPJAX_HOST_HEAP": "fast"}
+    done = subprocess.run([sys.executable, "-c", "import bpjax"], env=env, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "BPJAX_HOST_HEAP='fast': expected one of tuned, system" in done.stderr

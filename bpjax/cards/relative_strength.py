@@ -51,7 +51,12 @@ def midrank(values, ok):
     rank = 0.5 * (first + last).astype(jnp.float32)  # in sorted order
     rows = rank.reshape(-1, n)
     series = jnp.arange(rows.shape[0])[:, None]
-    return jnp.zeros_like(rows).at[series, origin.reshape(-1, n)].set(rows).reshape(keyed.shape)
+    return (
+        jnp.zeros_like(rows)
+        .at[series, origin.reshape(-1, n)]
+        .set(rows, unique_indices=True)
+        .reshape(keyed.shape)
+    )
 
 
 def percentile(values, ok):
