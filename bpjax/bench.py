@@ -234,7 +234,7 @@ def run_bench(config: Config, symbol_counts: list[int], ticks: int, baseline_bud
 def format_report(report: dict) -> str:
     lines = [
         f"device {report['device']} ({report['platform']}), jax {report['jax']}, {report['cpu_count']} cpus, "
-        f"host heap {report.get('host_heap', 'system')}",
+        f"host heap {report['host_heap']}",
         f"{'symbols':>8} {'cards':>6} {'compile s':>10} {'p50 ms':>9} {'p99 ms':>9} {'ticks/s':>9} "
         f"{'state MB':>9} {'RSS MB':>8}",
     ]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from bpjax.cards import REGISTRY
+from bpjax.cards.relative_strength import midrank
 from tests import reference
 from tests.selection import SELECTED
 
@@ -75,11 +78,6 @@ def test_midrank_counts_ties_and_masks_like_brute_force(symbols):
     """The cross-sectional rank behind the relative-strength cards: one sort and a scatter,
     against counting below / at-or-below directly, with ties, masked symbols and two series
     ranked at once, under jit and a vmap over (mode, tf) as the lifter runs it."""
-    import jax
-    import jax.numpy as jnp
-
-    from bpjax.cards.relative_strength import midrank
-
     rng = np.random.default_rng(symbols)
     values = rng.integers(-4, 5, size=(3, 2, 2, symbols)).astype(np.float32)  # many ties
     values[..., ::7] = rng.standard_normal(values[..., ::7].shape)

@@ -137,7 +137,7 @@ def venue_mid_dispersion(x: CardInput):
     _, var, n = _moments(*venue_logs(x))
     dispersion, usual = jnp.sqrt(var), x.mean(DISPERSION)
     ok = (n >= 2) & (usual > 0)
-    excess = jnp.where(ok, jnp.clip(log_ratio(dispersion, usual) / LN2, 0.0, 1.0), 0.0)
+    excess = jnp.clip(log_ratio(dispersion, usual) / LN2, 0.0, 1.0)
     reading = jnp.where(ok, 0.5 * (excess + wmean(excess, ok)), 0.0)
     return output(-reading, reading, ok, dispersion * 1e4)
 

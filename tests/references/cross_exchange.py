@@ -91,7 +91,7 @@ def _dispersion(s):
     _, var, n = _moments(*_slice_logs(s))
     dispersion, usual = np.sqrt(var), s.stream(DISPERSION)[0]
     ok = (n >= 2) & (usual > 0)
-    excess = np.where(ok, np.clip(_log_ratio(dispersion, usual) / LN2, 0.0, 1.0), 0.0)
+    excess = np.clip(_log_ratio(dispersion, usual) / LN2, 0.0, 1.0)
     market, _, _ = cross_mean_std(excess, ok)
     reading = np.where(ok, 0.5 * (excess + market), 0.0)
     return -reading, reading, ok * 1.0, dispersion * 1e4
