@@ -225,7 +225,9 @@ class Engine:
             card_params=params.card_params,
             clock=snapshot.clock,
         )
-        cards = run_cards(self.registry, self.bank, self.windows, data, self.lag, self.benchmark)
+        cards = run_cards(
+            self.registry, self.bank, self.windows, data, self.lag, self.benchmark, values=self.card_slices
+        )
 
         # aggregation
         # per-bar return volatility, capped at 100 % per bar so garbage prices cannot blow up stops

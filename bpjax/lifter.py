@@ -51,7 +51,7 @@ class CardBatch(NamedTuple):
     direction: Float[Array, "card mode tf sym"]
     strength: Float[Array, "card mode tf sym"]
     confidence: Float[Array, "card mode tf sym"]  # after data quality
-    value: Float[Array, "card mode tf sym"]
+    value: Float[Array, "card mode tf sym"] | None  # None when run without values
     quality: Float[Array, "card mode tf sym"]
     nonfinite: Bool[Array, "card mode tf sym"]
 
@@ -81,9 +81,11 @@ def _apply(
     benchmark: int,
     data: SliceData,
     batched: bool = True,
+    parts: int = 4,
 ):
-    """Run ``specs`` on the whole (mode, tf, sym) batch at once: (card, 4, mode, tf, sym) outputs
-    (``batched``), or on one (mode, tf) cross-section of (sym,) arrays (under vmap).
+    """Run ``specs`` on the whole (mode, tf, sym) batch at once: (card, parts, mode, tf, sym)
+    outputs (``batched``), or on one (mode, tf) cross-section of (sym,) arrays (under vmap).
+    ``parts`` = 3 leaves out ``value``, so XLA drops whatever only the value needed.
 
     Every array a card reads broadcasts to (mode, tf, sym): features and streams are sliced
     out of their tables, per-mode numbers (scale, parameters) come as (mode, 1, 1), per-
@@ -125,7 +127,7 @@ def _apply(
             clock=data.clock,
             feature_axis=1 if batched else 0,
         )
-        out = spec.fn(x)
+        out = spec.fn(x)[:parts]
         results.append(jnp.stack([jnp.broadcast_to(jnp.asarray(part, jnp.float32), shape) for part in out]))
     return jnp.stack(results)
 
@@ -178,14 +180,19 @@ def run_cards(
     data: SliceData,
     lag: int,
     benchmark: int = 0,
+    values: bool = True,
 ) -> CardBatch:
     """Every card on every (sym, mode, tf) slice, in registry order along the last axis.
 
     ``data`` holds: windows/counts (mode, window, tf, sym), streams/committed
     (3, stream, mode, tf, sym), latest/fresh (field, sym), scale (mode,), progress and
     bar_seconds (tf,), card_params (mode, param), clock (4,). ``lag`` is the ring length (caps lookbacks);
-    ``benchmark`` the benchmark symbol's index on the symbol axis.
+    ``benchmark`` the benchmark symbol's index on the symbol axis. Without ``values`` the cards'
+    raw readings are not computed (``value`` is None): the aggregation never reads them, and at
+    21 symbols writing them costs a tenth of the tick. A card is then flagged non-finite on its
+    direction, strength and confidence alone.
     """
+    parts = 4 if values else 3
     cards = registry.cards
     layout, _ = registry.param_layout()
     slice_specs = tuple(s for s in cards if not s.cross_section)
@@ -193,11 +200,11 @@ def run_cards(
     outputs: list[Array] = []
     order: list[tuple[CardSpec, ...]] = []
     if slice_specs:
-        outputs.append(_apply(slice_specs, streams, windows, layout, lag, benchmark, data))
+        outputs.append(_apply(slice_specs, streams, windows, layout, lag, benchmark, data, parts=parts))
         order.append(slice_specs)
     if cross_specs:
         # cross-sections reduce the symbol axis, written with (sym,) arrays: vmapped over (mode, tf)
-        fn = lambda d: _apply(cross_specs, streams, windows, layout, lag, benchmark, d, batched=False)  # noqa: E731
+        fn = lambda d: _apply(cross_specs, streams, windows, layout, lag, benchmark, d, False, parts)  # noqa: E731
         over_mode = SliceData(0, 0, 2, 2, None, None, 0, None, None, 0, None)
         over_tf = SliceData(1, 1, 2, 2, None, None, None, 0, 0, None, None)
         lifted = jax.vmap(jax.vmap(fn, (over_tf,), out_axes=2), (over_mode,), out_axes=2)
@@ -223,7 +230,7 @@ def run_cards(
         direction=jnp.clip(raw[:, 0], -1.0, 1.0),
         strength=jnp.clip(raw[:, 1], 0.0, 1.0),
         confidence=jnp.clip(raw[:, 2], 0.0, 1.0) * quality,
-        value=raw[:, 3],
+        value=raw[:, 3] if values else None,
         quality=quality,
         nonfinite=~finite,
     )

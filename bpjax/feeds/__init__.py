@@ -1,0 +1,1 @@
+"""Venue adapters (Binance, Bybit, OKX): raw frames to normalized events, with book sync and health."""
