@@ -1,4 +1,4 @@
-"""The ``bpjax`` command line: run, cards, bench."""
+"""The ``bpjax`` command line: run, cards, bench, bench-feeds."""
 
 from __future__ import annotations
 
@@ -42,10 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the engine and publish per mode (the main job)")
     run.add_argument("--config", help="TOML config (default: configs/default.toml)")
     run.add_argument(
-        "--source", choices=["sim"], default="sim", help="market data source (sim: embedded simulator)"
+        "--source",
+        choices=["wire-sim", "sim", "live"],
+        default="wire-sim",
+        help="wire-sim (default): local exchange servers speaking the venues' protocols, fed by the "
+        "embedded simulator, through the real adapters; sim: the simulator in process, on simulated "
+        "time as fast as possible; live: the venues at the configured [venues.*] URLs",
     )
     run.add_argument(
-        "--ticks", type=_positive, help="stop after N engine ticks on simulated time (as fast as possible)"
+        "--ticks",
+        type=_positive,
+        help="stop after N engine ticks (sim: simulated time as fast as possible; wire-sim/live: "
+        "N wall-clock ticks of [engine] tick_seconds)",
     )
     run.add_argument("--jsonl", metavar="PATH", help="write one JSON object per published (tick, mode)")
     run.add_argument(
@@ -70,16 +78,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--baseline-seconds", type=float, default=20.0, help="time budget per baseline measurement"
     )
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+
+    feeds = commands.add_parser(
+        "bench-feeds", help="measure feed message handling: raw frame to the accumulator, per core"
+    )
+    feeds.add_argument("--config", help="TOML config (default: configs/default.toml)")
+    feeds.add_argument("--seconds", type=_positive, default=120, help="simulated seconds of venue traffic")
+    feeds.add_argument("--repeats", type=_positive, default=3, help="runs per measurement (best kept)")
+    feeds.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
 def _run(args) -> int:
     from bpjax.engine import enable_compilation_cache
-    from bpjax.runner import JsonlSink, Runner, SimSource, TableView
+    from bpjax.runner import FeedSource, JsonlSink, Runner, SimSource, TableView
 
     config = load_config(args.config)
     enable_compilation_cache(config.engine.compilation_cache)
-    runner = Runner(config, source=SimSource(config, seed=args.seed), with_cards=args.with_cards)
+    if args.source == "sim":
+        source = SimSource(config, seed=args.seed)
+    else:
+        source = FeedSource(config, wire_sim=args.source == "wire-sim", seed=args.seed)
+    runner = Runner(config, source=source, with_cards=args.with_cards)
     sink = JsonlSink(args.jsonl) if args.jsonl else None
     if sink:
         runner.sinks.append(sink)
@@ -94,6 +114,8 @@ def _run(args) -> int:
     finally:
         if sink:
             sink.close()
+        if hasattr(source, "close"):
+            source.close()
     if view is not None and not view.tty:
         print(view.render())
     print(json.dumps({"summary": summary.as_dict()}), file=sys.stderr)
@@ -133,6 +155,23 @@ def _bench(args) -> int:
     return 0
 
 
+def _bench_feeds(args) -> int:
+    from bpjax.bench import bench_feeds
+
+    report = bench_feeds(load_config(args.config), args.seconds, args.repeats)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{report['symbols']} symbols, {report['simulated_seconds']} s of wire-sim traffic, one core")
+    print(f"{'venue':<8} {'frames':<7} {'count':>7} {'frames/s':>10} {'us/frame':>9} {'json.loads us':>14}")
+    for r in report["results"]:
+        print(
+            f"{r['venue']:<8} {r['frames']:<7} {r['count']:>7} {r['frames_per_s']:>10} "
+            f"{r['us_per_frame']:>9.2f} {r['json_only_us_per_frame']:>14.2f}"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -140,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return {"run": _run, "cards": _cards, "bench": _bench}[args.command](args)
+        commands = {"run": _run, "cards": _cards, "bench": _bench, "bench-feeds": _bench_feeds}
+        return commands[args.command](args)
     except ConfigError as error:
         print(f"bpjax: config error: {error}", file=sys.stderr)
         return 2

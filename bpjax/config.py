@@ -122,6 +122,55 @@ class SimulatorConfig:
     warmup_step_seconds: int = setting(3_600, low=1, high=86_400)
 
 
+def _url(default: str, doc: str) -> Any:
+    return setting(default, doc=doc)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BinanceVenue:
+    enabled: bool = setting(True)
+    ws_url: str = _url("wss://fstream.binance.com", "root: /public and /market entry points below it")
+    rest_url: str = _url("https://fapi.binance.com", "REST base")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BybitVenue:
+    enabled: bool = setting(True)
+    ws_url: str = _url("wss://stream.bybit.com/v5/public/linear", "public linear socket")
+    rest_url: str = _url("https://api.bybit.com", "REST base")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OkxVenue:
+    enabled: bool = setting(True)
+    ws_url: str = _url("wss://ws.okx.com:8443/ws/v5/public", "public socket")
+    rest_url: str = _url("https://www.okx.com", "REST base")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VenuesConfig:
+    """Where each venue is reached: the real venues by default; testnets, proxies and the local
+    wire-level simulator by configuration."""
+
+    binance: BinanceVenue = field(default_factory=BinanceVenue)
+    bybit: BybitVenue = field(default_factory=BybitVenue)
+    okx: OkxVenue = field(default_factory=OkxVenue)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedsConfig:
+    """Connection behaviour of the live feeds (``--source live`` and ``wire-sim``)."""
+
+    backoff_initial_seconds: float = setting(0.5, low=0.01, high=600)
+    backoff_max_seconds: float = setting(30.0, low=0.01, high=3_600)
+    silence_seconds: float = setting(30.0, low=0.5, high=3_600, doc="no frame for this long: reconnect")
+    max_connection_hours: float = setting(23.5, low=0.001, high=24, doc="reconnect before forced drops")
+    queue_frames: int = setting(50_000, low=100, high=10_000_000, doc="frames buffered per venue")
+    poll_open_interest_seconds: float = setting(10.0, low=0.5, high=3_600)
+    poll_ratios_seconds: float = setting(300.0, low=1, high=86_400)
+    backfill_bars: int = setting(1_440, low=0, high=1_500, doc="1m klines fetched per symbol at start")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     universe: UniverseConfig
@@ -131,6 +180,8 @@ class Config:
     weights: tuple[tuple[str, float], ...] = ()
     aggregation: AggregationConfig = field(default_factory=AggregationConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+    venues: VenuesConfig = field(default_factory=VenuesConfig)
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
     source_path: str = field(default="", compare=False, hash=False, repr=False)
 
     # --- derived views -------------------------------------------------------------------------
@@ -169,8 +220,18 @@ class Config:
         data = self.to_dict()
         for key in OPERATIONAL_KEYS:
             data["engine"].pop(key)
+        data.pop("venues", None)  # where the data comes from and how connections behave
+        data.pop("feeds", None)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def with_venues(self, urls: dict[str, dict[str, str]]) -> Config:
+        """The same config with some venues' settings replaced (``{"binance": {"ws_url": ...}}``)."""
+        venues = {
+            venue: dataclasses.replace(getattr(self.venues, venue), **settings)
+            for venue, settings in urls.items()
+        }
+        return dataclasses.replace(self, venues=dataclasses.replace(self.venues, **venues))
 
     def start_time(self) -> dt.datetime:
         return _parse_time(self.simulator.start, "simulator.start")
@@ -297,7 +358,17 @@ def parse_config(data: dict[str, Any], *, source: str = "") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"config must be a table, was {data!r}")
     data = dict(data)
-    known = {"universe", "engine", "timeframes", "modes", "weights", "aggregation", "simulator"}
+    known = {
+        "universe",
+        "engine",
+        "timeframes",
+        "modes",
+        "weights",
+        "aggregation",
+        "simulator",
+        "venues",
+        "feeds",
+    }
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(
@@ -338,6 +409,8 @@ def parse_config(data: dict[str, Any], *, source: str = "") -> Config:
         weights=tuple(sorted(weights)),
         aggregation=_build(AggregationConfig, data.get("aggregation", {}), "aggregation"),
         simulator=_build(SimulatorConfig, data.get("simulator", {}), "simulator"),
+        venues=_build(VenuesConfig, data.get("venues", {}), "venues"),
+        feeds=_build(FeedsConfig, data.get("feeds", {}), "feeds"),
         source_path=source,
     )
     _validate(config)
@@ -345,6 +418,19 @@ def parse_config(data: dict[str, Any], *, source: str = "") -> Config:
 
 
 def _validate(config: Config) -> None:
+    for venue in VENUES:
+        urls = getattr(config.venues, venue)
+        if not urls.ws_url.startswith(("ws://", "wss://")):
+            raise ConfigError(f"venues.{venue}.ws_url must start with ws:// or wss://, was {urls.ws_url!r}")
+        if not urls.rest_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"venues.{venue}.rest_url must start with http:// or https://, was {urls.rest_url!r}"
+            )
+    if config.feeds.backoff_initial_seconds > config.feeds.backoff_max_seconds:
+        raise ConfigError(
+            f"feeds.backoff_initial_seconds ({config.feeds.backoff_initial_seconds:g}) must not exceed "
+            f"feeds.backoff_max_seconds ({config.feeds.backoff_max_seconds:g})"
+        )
     symbols = config.universe.symbols
     if not symbols:
         raise ConfigError("universe.symbols must list at least one symbol, was []")

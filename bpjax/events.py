@@ -221,6 +221,49 @@ class PositioningRatio:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class Bars:
+    """Completed OHLCV bars (history backfill from a venue's klines), one row per symbol: the
+    accumulator folds a bar like the trades it summarizes. What a bar cannot tell (large prints)
+    stays masked."""
+
+    venue: str
+    symbol: tuple[str, ...]
+    ts: np.ndarray  # (row,) bar close time, s
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray  # base
+    buy_volume: np.ndarray  # taker-buy base volume
+    trade_count: np.ndarray
+    turnover: np.ndarray  # quote volume
+    recv_ts: float
+
+    @classmethod
+    def of(
+        cls, venue, symbol, ts, open, high, low, close, volume, buy_volume, trade_count, turnover, recv_ts
+    ):
+        symbols = _symbols(symbol)
+        columns = [
+            _column(c) for c in (ts, open, high, low, close, volume, buy_volume, trade_count, turnover)
+        ]
+        event = cls(venue, symbols, *columns, float(recv_ts))
+        _check_lengths(
+            "Bars",
+            symbols,
+            **{
+                name: c
+                for name, c in zip(
+                    ("ts", "open", "high", "low", "close", "volume", "buy_volume", "trade_count", "turnover"),
+                    columns,
+                    strict=True,
+                )
+            },
+        )
+        return event
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Heartbeat:
     """A feed group is alive for these symbols although it carried no data (e.g. no liquidations)."""
 
@@ -234,4 +277,14 @@ class Heartbeat:
         return cls(venue, group, _symbols(symbol), float(recv_ts))
 
 
-Event = Trades | BookLevels | MarkPrice | Funding | OpenInterest | Liquidations | PositioningRatio | Heartbeat
+Event = (
+    Trades
+    | BookLevels
+    | MarkPrice
+    | Funding
+    | OpenInterest
+    | Liquidations
+    | PositioningRatio
+    | Bars
+    | Heartbeat
+)

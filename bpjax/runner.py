@@ -85,6 +85,42 @@ class SimSource:
         return events
 
 
+class FeedSource:
+    """Market data over the wire, on the wall clock: the real venues (``live``) or the wire-level
+    simulator on loopback (``wire-sim``), both through the venue adapters of :mod:`bpjax.feeds`."""
+
+    simulated = False
+
+    def __init__(self, config: Config, wire_sim: bool, seed: int | None = None):
+        from bpjax.feeds.client import LiveFeeds
+        from bpjax.feeds.wiresim import WireExchange
+
+        self.name = "wire-sim" if wire_sim else "live"
+        self.exchange = WireExchange(config, seed=seed) if wire_sim else None
+        self.feeds = LiveFeeds(config, exchange=self.exchange)
+        self.started = False
+
+    def start(self) -> None:
+        if not self.started:
+            self.feeds.start()
+            self.started = True
+
+    def events(self, until: float):
+        self.start()
+        return self.feeds.events(until)
+
+    def backfill(self, end: float) -> dict[float, list]:
+        self.start()
+        return self.feeds.backfill(end)
+
+    def health(self) -> dict[str, object]:
+        return self.feeds.health() if self.started else {}
+
+    def close(self) -> None:
+        if self.started:
+            self.feeds.stop()
+
+
 class Published(NamedTuple):
     time: float
     mode: str
@@ -101,6 +137,7 @@ class RunSummary:
     tick_ms: list[float] = field(default_factory=list)
     rejected: dict[str, int] = field(default_factory=dict)
     status_counts: dict[str, int] = field(default_factory=dict)
+    feeds: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         latency = np.asarray(self.tick_ms) if self.tick_ms else np.zeros(1)
@@ -114,6 +151,7 @@ class RunSummary:
             "host_tick_p99_ms": round(float(np.percentile(latency, 99)), 3),
             "rejected_rows": self.rejected,
             "status_counts": self.status_counts,
+            **({"feeds": self.feeds} if self.feeds else {}),
         }
 
 
@@ -138,6 +176,7 @@ class Runner:
         self.sinks = list(sinks)
         self.summary = RunSummary()
         self.state: EngineState | None = None
+        self.last_output: TickOutput | None = None
         self.symbols = config.symbols
         self.modes = config.mode_names
         self.categories = self.engine.categories
@@ -151,6 +190,17 @@ class Runner:
         self.summary.compile_seconds = self.engine.compile(self.state)
         log.info("compiled the tick in %.1f s (%s)", self.summary.compile_seconds, self.engine.device)
         started = time.perf_counter()
+        if not getattr(self.source, "simulated", True):
+            # live data: warm up on the venue's history (REST backfill), one tick per bar close
+            history = self.source.backfill(first_tick) if hasattr(self.source, "backfill") else {}
+            for t, events in history.items():
+                self.accumulator.apply_all(events)
+                self.state, _ = self.engine.step(self.state, self.accumulator.pack(t))
+                self.summary.warmup_ticks += 1
+            jax.block_until_ready(self.state)
+            self.summary.warmup_seconds = time.perf_counter() - started
+            log.info("backfilled %d bars in %.1f s", self.summary.warmup_ticks, self.summary.warmup_seconds)
+            return
         for t in warmup_times(self.config, first_tick, self.engine.lag):
             self._step(t)
             self.summary.warmup_ticks += 1
@@ -168,6 +218,7 @@ class Runner:
         """One live tick ending at ``t``; returns what it published."""
         started = time.perf_counter()
         output = self._step(t)
+        self.last_output = output
         due = [m for m in self.config.modes if round(t) % m.publish_seconds == 0]
         published = []
         if due:
@@ -187,22 +238,28 @@ class Runner:
     def run(self, ticks: int | None = None, start: float | None = None) -> RunSummary:
         """Run ``ticks`` ticks on simulated time as fast as possible, or forever in real time."""
         tick_seconds = self.config.engine.tick_seconds
-        if ticks is not None:
+        simulated = getattr(self.source, "simulated", True)
+        if ticks is not None and simulated:
             first = self.config.start_time().timestamp() if start is None else start
             self.start(first)
             for i in range(ticks):
                 self.tick(first + i * tick_seconds)
         else:
-            first = math.ceil(time.time() / tick_seconds) * tick_seconds
-            self.start(first)
-            t = first
-            while True:
+            if hasattr(self.source, "start"):
+                self.source.start()  # connect while the tick compiles
+            self.start(math.ceil(time.time() / tick_seconds) * tick_seconds)
+            t = math.ceil(time.time() / tick_seconds) * tick_seconds
+            done = 0
+            while ticks is None or done < ticks:
                 delay = t - time.time()
                 if delay > 0:
                     time.sleep(delay)
                 self.tick(t)
+                done += 1
                 t += tick_seconds
         self.summary.rejected = dict(self.accumulator.rejected)
+        if hasattr(self.source, "health"):
+            self.summary.feeds = self.source.health()
         return self.summary
 
     # --- results ------------------------------------------------------------------------------

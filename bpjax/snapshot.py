@@ -37,6 +37,7 @@ from bpjax.defines import (
     VENUES,
 )
 from bpjax.events import (
+    Bars,
     BookLevels,
     Event,
     Funding,
@@ -340,6 +341,43 @@ class Accumulator:
         self.has_value[np.ix_(unique, fields)] = True
         self._touch(unique, fields, event.recv_ts)
 
+    def _on_bars(self, event: Bars) -> None:
+        prices = (event.open, event.high, event.low, event.close)
+        flows = (event.volume, event.buy_volume, event.trade_count, event.turnover)
+        idx, keep = self._rows("bars", event.symbol, *prices, *flows, positive=prices)
+        ordered = (
+            keep
+            & (event.low <= np.minimum(event.open, event.close))
+            & (event.high >= np.maximum(event.open, event.close))
+        )
+        self._reject("bars: high/low do not bracket open/close", np.count_nonzero(keep & ~ordered))
+        keep = ordered & (event.buy_volume <= event.volume) & (event.volume >= 0)
+        if not keep.any():
+            return
+        idx = idx[keep]
+        v = self.values
+        volume, buy = event.volume[keep], event.buy_volume[keep]
+        np.add.at(v[:, _F["volume"]], idx, volume)
+        np.add.at(v[:, _F["buy_volume"]], idx, buy)
+        np.add.at(v[:, _F["sell_volume"]], idx, volume - buy)
+        np.add.at(v[:, _F["trade_count"]], idx, event.trade_count[keep])
+        np.add.at(v[:, _F["turnover"]], idx, event.turnover[keep])
+        flows = [_F[name] for name in ("volume", "buy_volume", "sell_volume", "trade_count", "turnover")]
+        self.has_value[np.ix_(np.unique(idx), flows)] = True  # large prints stay unknown: masked
+        self._touch(np.unique(idx), flows, event.recv_ts)
+        if event.venue != self.primary:
+            return
+        for k, i in enumerate(idx):  # a handful of bars per call (one per symbol)
+            row = np.flatnonzero(keep)[k]
+            if not self.tick_traded[i]:
+                v[i, _F["open"]], v[i, _F["high"]], v[i, _F["low"]] = event.open[row], -np.inf, np.inf
+            v[i, _F["high"]] = max(v[i, _F["high"]], event.high[row])
+            v[i, _F["low"]] = min(v[i, _F["low"]], event.low[row])
+            v[i, _F["close"]] = self.last_price[i] = event.close[row]
+            self.tick_traded[i] = True
+        self.has_value[np.ix_(np.unique(idx), _PRICE_FIELDS)] = True
+        self._touch(np.unique(idx), _PRICE_FIELDS, event.recv_ts)
+
     def _on_ratio(self, event: PositioningRatio) -> None:
         idx, keep = self._rows("positioning", event.symbol, event.ratio, positive=(event.ratio,))
         if keep.any():
@@ -369,6 +407,7 @@ class Accumulator:
         OpenInterest: _on_open_interest,
         Liquidations: _on_liquidations,
         PositioningRatio: _on_ratio,
+        Bars: _on_bars,
         Heartbeat: _on_heartbeat,
     }
 

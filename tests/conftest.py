@@ -49,3 +49,18 @@ def live_scenario(engine):
 def minute_scenario(engine):
     """One tick per minute, no warm-up: contiguous 1 m bars for checks against TA-Lib."""
     return Scenario.run(engine, ticks=720, seed=5, step=60, warmup=False, checkpoints=(719,))
+
+
+SHARED = os.environ.get("BPJAX_SHARED", os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared():
+    """The workplace's shared folder (real market data, example messages): ``$BPJAX_SHARED`` or
+    ``../shared`` beside the repository. Skipped with a message when absent, except on CI."""
+    path = os.path.abspath(SHARED)
+    if not os.path.isdir(os.path.join(path, "feeds", "examples")):
+        if os.environ.get("CI"):
+            pytest.fail(f"shared data not found at {path} (set BPJAX_SHARED)")
+        pytest.skip(f"shared data not found at {path} (set BPJAX_SHARED to run this test)")
+    return path

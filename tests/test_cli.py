@@ -132,3 +132,27 @@ def test_the_readme_python_example_runs():
     (promised,) = re.findall(r"print\(out\.bias\.shape.*#\s*(.*)", example)
     assert result.stdout.strip() == promised.strip()  # the README shows what really prints
     assert promised.endswith(f"(21, 3, {len(REGISTRY.categories)})")
+
+
+def test_run_by_default_goes_through_the_wire_level_simulator(tmp_path):
+    """`bpjax run` with no --source: local exchange servers, the real adapters, wall-clock ticks."""
+    from bpjax.config import DEFAULT_CONFIG_PATH
+
+    config = tmp_path / "fast.toml"
+    text = DEFAULT_CONFIG_PATH.read_text().replace("tick_seconds = 10 ", "tick_seconds = 1 ")
+    text = text.replace("publish_seconds = 30", "publish_seconds = 2")
+    config.write_text(text + "\n[feeds]\nbackfill_bars = 20\n")
+    out = tmp_path / "out.jsonl"
+    started = dt.datetime.now(dt.UTC)
+    result = bpjax("run", "--config", str(config), "--ticks", "6", "--jsonl", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stderr.strip().splitlines()[-1])["summary"]
+    assert summary["ticks"] == 6 and 18 <= summary["warmup_ticks"] <= 20
+    for venue in ("binance", "bybit", "okx"):
+        assert all(summary["feeds"][venue]["connected"]) and summary["feeds"][venue]["frames_parsed"] > 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records and all(r["mode"] == "scalp" for r in records)
+    for record in records:  # wall-clock ticks: times are now, a publish cadence apart
+        moment = dt.datetime.fromisoformat(record["time"].replace("Z", "+00:00"))
+        assert started - dt.timedelta(seconds=5) <= moment <= dt.datetime.now(dt.UTC)
+        assert all(s["price"] > 0 for s in record["symbols"].values())

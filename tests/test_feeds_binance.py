@@ -45,7 +45,9 @@ def test_mark_price_gives_mark_index_and_funding(shared):
         assert funding.predicted_rate[0] == float(payload["r"])
         assert funding.next_funding_ts[0] == payload["T"] / 1000
     # once a settled rate is known it is the current rate, the live r the predicted one
-    adapter.on_funding_history("BTCUSDT", json.loads(lines(shared, "binance_rest_fundingRate.jsonl")[0]), RECV)
+    adapter.on_funding_history(
+        "BTCUSDT", json.loads(lines(shared, "binance_rest_fundingRate.jsonl")[0]), RECV
+    )
     _, funding = adapter.on_frame(lines(shared, "binance_markPrice.jsonl")[0], RECV)
     assert funding.rate[0] == 0.0001 and funding.predicted_rate[0] == 0.00038167
 
@@ -105,7 +107,9 @@ def test_bad_frames_are_counted_never_raised(shared):
     ]
     for frame in frames:
         assert adapter.on_frame(frame, RECV) == []
-    counts = {feed: (h.malformed, h.unknown) for feed, h in adapter.health.items() if h.malformed or h.unknown}
+    counts = {
+        feed: (h.malformed, h.unknown) for feed, h in adapter.health.items() if h.malformed or h.unknown
+    }
     assert counts == {"other": (3, 1), "trades": (3, 1)}
 
 
@@ -119,22 +123,41 @@ def test_trade_id_gaps_and_duplicates(shared):
 
 
 def diff(first, final, previous, bids=(), asks=()):
-    return json.dumps({"e": "depthUpdate", "E": 1, "T": 1, "s": "BTCUSDT", "U": first, "u": final, "pu": previous,
-                       "b": [list(level) for level in bids], "a": [list(level) for level in asks]})  # fmt: skip
+    return json.dumps(
+        {
+            "e": "depthUpdate",
+            "E": 1,
+            "T": 1,
+            "s": "BTCUSDT",
+            "U": first,
+            "u": final,
+            "pu": previous,
+            "b": [list(level) for level in bids],
+            "a": [list(level) for level in asks],
+        }
+    )
 
 
 def test_book_sync_gap_and_resync():
     adapter = BinanceAdapter(["BTCUSDT"])
     adapter.on_frame(diff(90, 95, 80, bids=[("99", "1")]), RECV)  # before the snapshot: dropped on load
     adapter.on_frame(diff(96, 105, 95, bids=[("100", "2")]), RECV)  # straddles lastUpdateId 100
-    snapshot = {"lastUpdateId": 100, "E": 1, "T": 1, "bids": [["100", "1"], ["98", "3"]], "asks": [["101", "1"]]}
+    snapshot = {
+        "lastUpdateId": 100,
+        "E": 1,
+        "T": 1,
+        "bids": [["100", "1"], ["98", "3"]],
+        "asks": [["101", "1"]],
+    }
     assert adapter.on_depth_snapshot("BTCUSDT", snapshot, RECV)
     book = adapter.books["BTCUSDT"]
     assert book.synced and book.sequence == 105 and book.bids == {100.0: 2.0, 98.0: 3.0}
     adapter.on_frame(diff(106, 110, 105, asks=[("101", "0"), ("102", "5")]), RECV)
     assert book.asks == {102.0: 5.0}
     (event,) = adapter.flush_books(RECV)
-    assert event.bid_price[0, 0] == 100.0 and event.ask_price[0, 0] == 102.0 and adapter.flush_books(RECV) == []
+    assert (
+        event.bid_price[0, 0] == 100.0 and event.ask_price[0, 0] == 102.0 and adapter.flush_books(RECV) == []
+    )
     adapter.on_frame(diff(115, 120, 112), RECV)  # pu != 110: a gap
     assert not book.synced and "BTCUSDT" in adapter.needs_snapshot and adapter.health["book"].gaps == 1
     assert adapter.flush_books(RECV) == []  # an unsynced book publishes nothing

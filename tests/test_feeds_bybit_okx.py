@@ -6,8 +6,6 @@ import bisect
 import json
 import os
 
-import pytest
-
 from bpjax.defines import LONG_LIQUIDATED, SHORT_LIQUIDATED
 from bpjax.events import Funding, Liquidations, MarkPrice, OpenInterest, Trades
 from bpjax.feeds.base import band_levels
@@ -61,7 +59,9 @@ def test_bybit_ticker_deltas_merge_into_the_snapshot(shared):
     btc = [r for r in frames if r["msg"]["topic"] == "tickers.BTCUSDT"]
     state = {}
     for record in btc:
-        state.update(record["msg"]["data"]) if record["msg"]["type"] == "delta" else state.__init__(record["msg"]["data"])
+        state.update(record["msg"]["data"]) if record["msg"]["type"] == "delta" else state.__init__(
+            record["msg"]["data"]
+        )
         events = adapter.on_frame(json.dumps(record["msg"]), record["recv_ts"])
     by_type = {type(e): e for e in events}
     assert by_type[MarkPrice].mark[0] == float(state["markPrice"])
@@ -82,7 +82,9 @@ def test_bybit_capture_books_chain_and_agree_with_tickers(shared):
     for record in captured(shared, "bybit_v5_linear_tickers.2026-08-09.jsonl"):
         data = record["msg"]["data"]
         if "bid1Price" in data and "ask1Price" in data:
-            tickers[data["symbol"]].append((record["msg"]["cs"], float(data["bid1Price"]), float(data["ask1Price"])))
+            tickers[data["symbol"]].append(
+                (record["msg"]["cs"], float(data["bid1Price"]), float(data["ask1Price"]))
+            )
     agree = total = 0
     for record in captured(shared, "bybit_v5_linear_orderbook200.2026-08-09.jsonl"):
         adapter.on_frame(json.dumps(record["msg"]), record["recv_ts"])
@@ -119,8 +121,12 @@ def test_bybit_control_and_bad_frames(shared):
         assert adapter.on_frame(line, RECV) == []
     assert adapter.health["other"].malformed == 1  # the refused subscription
     good = lines(shared, "bybit_publicTrade.jsonl")[0]
-    for frame in ("]]", good.replace('"S":"Buy"', '"S":"Up"'), good.replace('"p":"16578.50"', '"p":null'),
-                  json.dumps({"topic": "somethingNew.BTCUSDT", "data": []})):  # fmt: skip
+    for frame in (
+        "]]",
+        good.replace('"S":"Buy"', '"S":"Up"'),
+        good.replace('"p":"16578.50"', '"p":null'),
+        json.dumps({"topic": "somethingNew.BTCUSDT", "data": []}),
+    ):
         assert adapter.on_frame(frame, RECV) == []
     assert adapter.health["trades"].malformed == 2 and adapter.health["other"].unknown == 1
 
@@ -159,9 +165,17 @@ def test_okx_sequence_rules(shared):
     adapter = OkxAdapter(["BTCUSDT"], {"BTC-USDT-SWAP": 0.01})
 
     def frame(action, previous, sequence, bids=(), asks=()):
-        row = {"asks": [list(a) for a in asks], "bids": [list(b) for b in bids], "ts": "1",
-               "checksum": 0, "prevSeqId": previous, "seqId": sequence}  # fmt: skip
-        return json.dumps({"arg": {"channel": "books", "instId": "BTC-USDT-SWAP"}, "action": action, "data": [row]})
+        row = {
+            "asks": [list(a) for a in asks],
+            "bids": [list(b) for b in bids],
+            "ts": "1",
+            "checksum": 0,
+            "prevSeqId": previous,
+            "seqId": sequence,
+        }
+        return json.dumps(
+            {"arg": {"channel": "books", "instId": "BTC-USDT-SWAP"}, "action": action, "data": [row]}
+        )
 
     adapter.on_frame(frame("snapshot", -1, 10, [("100", "5", "0", "1")], [("101", "3", "0", "1")]), RECV)
     for previous, sequence in ((10, 15), (15, 15), (15, 3), (3, 5)):  # the docs' chain: keep-alive, reset
@@ -172,18 +186,29 @@ def test_okx_sequence_rules(shared):
     adapter.on_frame(frame("update", 7, 9), RECV)
     assert adapter.health["book"].gaps == 1 and "BTCUSDT" in adapter.needs_snapshot
     adapter.on_frame(frame("update", 9, 12, asks=[("101", "0", "0", "0")]), RECV)  # buffered
-    rest = {"code": "0", "data": [{"asks": [["101", "4", "0", "1"]], "bids": [["100", "1", "0", "1"]], "ts": "2", "seqId": 10}]}  # fmt: skip
+    rest = {
+        "code": "0",
+        "data": [
+            {"asks": [["101", "4", "0", "1"]], "bids": [["100", "1", "0", "1"]], "ts": "2", "seqId": 10}
+        ],
+    }
     assert adapter.on_rest_books("BTCUSDT", rest, RECV)
     assert book.sequence == 12 and book.asks == {} and book.bids == {100.0: 0.01}
 
 
 def test_okx_trades_liquidations_funding_and_notice(shared):
-    adapter = OkxAdapter(["BTCUSDT", "IOSTUSDT", "WNCGUSDT"], {"BTC-USDT-SWAP": 0.01, "IOST-USDT-SWAP": 1000.0})
+    adapter = OkxAdapter(
+        ["BTCUSDT", "IOSTUSDT", "WNCGUSDT"], {"BTC-USDT-SWAP": 0.01, "IOST-USDT-SWAP": 1000.0}
+    )
     (trade,) = adapter.on_frame(lines(shared, "okx_trades.jsonl")[1], RECV)
     assert (trade.price[0], trade.qty[0], trade.side[0]) == (48938.5, 0.05, 1)  # 5 contracts x 0.01 BTC
     assert adapter.on_frame(lines(shared, "okx_trades.jsonl")[0], RECV) == []  # spot BTC-USDT
     (liquidation,) = adapter.on_frame(lines(shared, "okx_liquidation-orders.jsonl")[0], RECV)
-    assert (liquidation.side[0], liquidation.price[0], liquidation.qty[0]) == (SHORT_LIQUIDATED, 0.007831, 13000.0)
+    assert (liquidation.side[0], liquidation.price[0], liquidation.qty[0]) == (
+        SHORT_LIQUIDATED,
+        0.007831,
+        13000.0,
+    )
     assert adapter.on_frame(lines(shared, "okx_liquidation-orders.jsonl")[1], RECV) == []  # FUTURES
     (funding,) = adapter.on_frame(lines(shared, "okx_funding-rate.jsonl")[1], RECV)
     assert funding.rate[0] == 0.00048105 and funding.next_funding_ts[0] == 1640131200.0

@@ -15,15 +15,28 @@ from bpjax.runner import FeedSource, Runner
 from bpjax.snapshot import Accumulator
 from tests.harness import small_config
 
-STALE = {"trades": 3.0, "book": 3.0, "mark": 3.0, "funding": 30.0, "open_interest": 30.0,
-         "liquidations": 30.0, "positioning": 600.0, "venue": 3.0}  # fmt: skip
+STALE = {
+    "trades": 3.0,
+    "book": 3.0,
+    "mark": 3.0,
+    "funding": 30.0,
+    "open_interest": 30.0,
+    "liquidations": 30.0,
+    "positioning": 600.0,
+    "venue": 3.0,
+}
 
 
 def live_config(**feeds):
     return small_config(
         engine={"tick_seconds": 1, "stale_seconds": STALE},
-        feeds={"silence_seconds": 2.0, "backoff_initial_seconds": 0.2, "backoff_max_seconds": 1.0,
-               "backfill_bars": 30, **feeds},
+        feeds={
+            "silence_seconds": 2.0,
+            "backoff_initial_seconds": 0.2,
+            "backoff_max_seconds": 1.0,
+            "backfill_bars": 30,
+            **feeds,
+        },
     )
 
 
@@ -81,8 +94,21 @@ def valid(snapshot, field, symbol=0):
 def test_every_venue_delivers_through_its_adapter(live):
     assert wait_until(lambda: all(live.health(v)["frames_parsed"] > 200 for v in (BINANCE, BYBIT, OKX)))
     snapshot = live.pump(1.5)
-    for field in ("close", "mid", "mark", "index", "funding_rate", "predicted_funding", "open_interest",
-                  "mid_binance", "mid_bybit", "mid_okx", "funding_binance", "funding_bybit", "funding_okx"):  # fmt: skip
+    for field in (
+        "close",
+        "mid",
+        "mark",
+        "index",
+        "funding_rate",
+        "predicted_funding",
+        "open_interest",
+        "mid_binance",
+        "mid_bybit",
+        "mid_okx",
+        "funding_binance",
+        "funding_bybit",
+        "funding_okx",
+    ):
         assert snapshot.valid[:, FIELD_INDEX[field]].all(), field
     # the three venues' mids agree to within the simulated basis (a few bp), so sizes and
     # contract values were decoded consistently; OKX sizes came in contracts
@@ -113,8 +139,11 @@ def test_dropped_connections_reconnect_and_books_resync(live):
     assert wait_until(lambda: all(live.health(v)["reconnects"] > before[v] for v in before))
     parsed = {v: live.health(v)["frames_parsed"] for v in before}
     assert wait_until(lambda: all(live.health(v)["frames_parsed"] > parsed[v] + 50 for v in before))
-    assert wait_until(lambda: all(all(b.synced for b in live.source.feeds.clients[v].adapter.books.values())
-                                  for v in before))  # fmt: skip
+    assert wait_until(
+        lambda: all(
+            all(b.synced for b in live.source.feeds.clients[v].adapter.books.values()) for v in before
+        )
+    )
     assert live.health(BINANCE)["feeds"]["book"]["resyncs"] > len(live.config.symbols)  # REST again
 
 
@@ -147,10 +176,27 @@ def test_corrupt_unknown_wrong_typed_and_out_of_order_frames_are_counted(live):
     frames = [
         '{"stream":"x","data":{"e":"aggTrade","s":"' + symbol + '"',  # cut: not JSON
         json.dumps({"stream": "x", "data": {"e": "brandNewEvent", "s": symbol}}),
-        json.dumps({"stream": "x", "data": {"e": "aggTrade", "E": 1, "s": symbol, "a": 10**12, "p": {"x": 1},
-                                             "q": "1", "T": 1, "m": True}}),  # fmt: skip
-        json.dumps({"stream": "x", "data": {"e": "aggTrade", "E": 1, "s": symbol, "a": 5, "p": "1", "q": "1",
-                                             "T": 1, "m": True}}),  # an id long past: out of order  # fmt: skip
+        json.dumps(
+            {
+                "stream": "x",
+                "data": {
+                    "e": "aggTrade",
+                    "E": 1,
+                    "s": symbol,
+                    "a": 10**12,
+                    "p": {"x": 1},
+                    "q": "1",
+                    "T": 1,
+                    "m": True,
+                },
+            }
+        ),
+        json.dumps(
+            {
+                "stream": "x",
+                "data": {"e": "aggTrade", "E": 1, "s": symbol, "a": 5, "p": "1", "q": "1", "T": 1, "m": True},
+            }
+        ),  # an id long past: out of order
     ]
     for frame in frames:
         live.call(server.inject(frame))
@@ -242,7 +288,9 @@ def test_history_backfill_serves_klines_and_warms_the_engine():
 def test_keepalive_pings_are_answered_while_the_data_is_silent(live):
     """OKX and Bybit: a quiet socket is pinged (text ping / op ping) before the watchdog would
     trip; the pongs keep it open. The data fields still go stale."""
-    assert wait_until(lambda: live.health(OKX)["frames_parsed"] > 100 and live.health(BYBIT)["frames_parsed"] > 100)
+    assert wait_until(
+        lambda: live.health(OKX)["frames_parsed"] > 100 and live.health(BYBIT)["frames_parsed"] > 100
+    )
     pongs = {v: live.health(v)["feeds"]["other"]["messages"] for v in (OKX, BYBIT)}
     live.server(OKX).faults.quiet = live.server(BYBIT).faults.quiet = True
     time.sleep(4.0)
@@ -266,8 +314,12 @@ def test_connections_are_renewed_before_the_venue_would_drop_them():
 def test_okx_maintenance_notice_reconnects_at_once(live):
     assert wait_until(lambda: live.health(OKX)["frames_parsed"] > 50 and all(live.health(OKX)["connected"]))
     before = live.health(OKX)["reconnects"]
-    notice = {"event": "notice", "code": "64008", "msg": "The connection will soon be closed for a service "
-              "upgrade. Please reconnect.", "connId": "a4d3ae55"}  # fmt: skip
+    notice = {
+        "event": "notice",
+        "code": "64008",
+        "msg": "The connection will soon be closed for a service upgrade. Please reconnect.",
+        "connId": "a4d3ae55",
+    }
     live.call(live.server(OKX).inject(json.dumps(notice)))
     assert wait_until(lambda: live.health(OKX)["reconnects"] == before + 1, timeout=3)
     assert wait_until(lambda: all(live.health(OKX)["connected"]))

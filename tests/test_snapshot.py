@@ -13,6 +13,7 @@ from bpjax.defines import (
     SHORT_LIQUIDATED,
 )
 from bpjax.events import (
+    Bars,
     BookLevels,
     EventError,
     Funding,
@@ -187,3 +188,37 @@ def test_layout_packs_one_buffer_and_keeps_large_bar_indices_exact(config):
     np.testing.assert_array_equal(np.asarray(back.bar_index), snap.bar_index)
     np.testing.assert_array_equal(np.asarray(back.fields), snap.fields)
     np.testing.assert_array_equal(np.asarray(back.valid), snap.valid)
+
+
+def test_backfilled_bars_fold_like_their_trades_and_bad_bars_are_refused(accumulator):
+    accumulator.apply(Trades.of("binance", "BTCUSDT", T - 5, 100.0, 1.0, 1, T - 5))  # a live trade first
+    accumulator.apply(
+        Bars.of(
+            "binance",
+            ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
+            [T, T, T],
+            [101.0, 10.0, 5.0],
+            [104.0, 11.0, 6.0],
+            [99.0, 9.0, 4.0],
+            [103.0, 10.5, 7.0],
+            [8.0, 3.0, 1.0],
+            [5.0, 1.0, 0.5],
+            [40, 9, 2],
+            [820.0, 31.0, 5.0],
+            T,
+        )
+    )
+    snap = accumulator.pack(T)
+    btc, eth = 0, 1
+    assert snap.fields[btc, F["open"]] == 100.0  # the tick's first price stays the open
+    assert (snap.fields[btc, F["high"]], snap.fields[btc, F["low"]], snap.fields[btc, F["close"]]) == (
+        104,
+        99,
+        103,
+    )
+    assert snap.fields[btc, F["volume"]] == 9.0 and snap.fields[btc, F["buy_volume"]] == 6.0
+    assert snap.fields[btc, F["sell_volume"]] == 3.0 and snap.fields[btc, F["trade_count"]] == 41
+    assert snap.fields[eth, F["turnover"]] == 31.0 and snap.fields[eth, F["open"]] == 10.0
+    assert not snap.valid[eth, F["large_buy_notional"]]  # a bar cannot tell: masked, not zero
+    assert accumulator.rejected["bars: high/low do not bracket open/close"] == 1  # SOL closes above its high
+    assert not snap.valid[2, F["close"]]

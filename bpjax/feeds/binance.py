@@ -283,10 +283,7 @@ class BinanceAdapter(Adapter):
             return False
         self.needs_snapshot.discard(symbol)
         self.touched(symbol, recv_ts)
-        for diff in pending:
-            if not self._apply_diff(symbol, diff):
-                return False
-        return True
+        return all(self._apply_diff(symbol, diff) for diff in pending)  # stops at a broken chain
 
     # --- REST -----------------------------------------------------------------------------------
     def on_open_interest(self, body: object, recv_ts: float) -> list[Event]:
@@ -335,8 +332,19 @@ class BinanceAdapter(Adapter):
         return rows
 
 
-KLINE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
-                 "trades", "taker_buy_volume", "taker_buy_quote_volume")  # fmt: skip
+KLINE_COLUMNS = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "trades",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+)
 
 
 def parse_klines(body: object) -> dict[str, np.ndarray]:

@@ -148,7 +148,11 @@ class BybitAdapter(Adapter):
             self.mark(symbol, ts, mark, optional_number(state.get("indexPrice"), "indexPrice"))
         if state.get("fundingRate", "") != "":
             rate = number(state["fundingRate"], "fundingRate")
-            next_ts = millis(state["nextFundingTime"], "nextFundingTime") if state.get("nextFundingTime") else float("nan")
+            next_ts = (
+                millis(state["nextFundingTime"], "nextFundingTime")
+                if state.get("nextFundingTime")
+                else float("nan")
+            )
             self.funding(symbol, ts, rate, rate, next_ts)
         key = "singleOpenInterest" if state.get("singleOpenInterest", "") != "" else "openInterest"
         if state.get(key, "") != "":

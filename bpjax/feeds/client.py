@@ -31,8 +31,7 @@ import aiohttp
 from bpjax.config import Config
 from bpjax.defines import BINANCE, BYBIT, FEED_LIQUIDATIONS, FEED_TRADES, OKX
 from bpjax.events import Bars, Event, Heartbeat
-from bpjax.feeds.base import Adapter
-from bpjax.feeds.base import Malformed
+from bpjax.feeds.base import Adapter, Malformed
 from bpjax.feeds.binance import RATIO_PATHS, BinanceAdapter, parse_klines
 from bpjax.feeds.bybit import BybitAdapter
 from bpjax.feeds.okx import OkxAdapter
@@ -82,7 +81,7 @@ class Connection:
                     finally:
                         if keepalive is not None:
                             keepalive.cancel()
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
+            except (TimeoutError, aiohttp.ClientError, OSError) as error:
                 log.warning("%s: connection failed: %s", self.name, error)
             finally:
                 self.connected, self.ws = False, None
@@ -100,7 +99,7 @@ class Connection:
         while not self.force_reconnect:
             try:
                 message = await ws.receive(timeout=feeds.silence_seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("%s: silent for %.0f s, reconnecting", self.name, feeds.silence_seconds)
                 self.client.silences += 1
                 return delivered
@@ -114,7 +113,11 @@ class Connection:
                 if now - opened > lifetime:
                     log.info("%s: connection age limit, reconnecting before the venue drops it", self.name)
                     return delivered
-            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+            elif message.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.CLOSING,
+            ):
                 return delivered
             elif message.type == aiohttp.WSMsgType.ERROR:
                 log.warning("%s: socket error %s", self.name, ws.exception())
@@ -123,8 +126,9 @@ class Connection:
 
     async def _keepalive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
+            step = min(1.0, self.client.config.feeds.silence_seconds / 6)
             while not ws.closed:
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(step)
                 await self.keepalive(ws, time.monotonic() - self.last_frame)  # type: ignore[misc]
 
 
@@ -193,7 +197,9 @@ class VenueClient:
         """A REST GET; None (counted and logged) on a transport error, an HTTP error or bad JSON."""
         url = self.urls.rest_url.rstrip("/") + path
         try:
-            async with self.session.get(url, params=params, timeout=aiohttp.ClientTimeout(total=10)) as response:
+            async with self.session.get(
+                url, params=params, timeout=aiohttp.ClientTimeout(total=10)
+            ) as response:
                 if response.status == 429 or response.status == 418:
                     retry = float(response.headers.get("Retry-After", "5"))
                     log.warning("%s %s: rate limited, waiting %.0f s", self.venue, path, retry)
@@ -205,7 +211,7 @@ class VenueClient:
                     log.warning("%s %s: HTTP %d", self.venue, path, response.status)
                     return None
                 return json.loads(await response.text())
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as error:
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as error:
             self.rest_errors += 1
             log.warning("%s %s: %s", self.venue, path, error)
             return None
@@ -254,9 +260,13 @@ class BinanceClient(VenueClient):
         rows: dict[float, list[tuple]] = {}
         for symbol in self.adapter.symbols:
             body = await self.get_json(
-                "/fapi/v1/klines", symbol=symbol, interval="1m", limit=min(minutes, 1500),
-                startTime=int((end - minutes * 60) * 1000), endTime=int(end * 1000) - 1,
-            )  # fmt: skip
+                "/fapi/v1/klines",
+                symbol=symbol,
+                interval="1m",
+                limit=min(minutes, 1500),
+                startTime=int((end - minutes * 60) * 1000),
+                endTime=int(end * 1000) - 1,
+            )
             if body is None:
                 continue
             try:
@@ -267,8 +277,20 @@ class BinanceClient(VenueClient):
             for i in range(k["open_time"].size):
                 close = k["open_time"][i] + 60.0
                 if close <= end:  # the last row is the still-open candle
-                    rows.setdefault(close, []).append((symbol, close, k["open"][i], k["high"][i], k["low"][i],
-                        k["close"][i], k["volume"][i], k["taker_buy_volume"][i], k["trades"][i], k["quote_volume"][i]))  # fmt: skip
+                    rows.setdefault(close, []).append(
+                        (
+                            symbol,
+                            close,
+                            k["open"][i],
+                            k["high"][i],
+                            k["low"][i],
+                            k["close"][i],
+                            k["volume"][i],
+                            k["taker_buy_volume"][i],
+                            k["trades"][i],
+                            k["quote_volume"][i],
+                        )
+                    )
         return {t: [Bars.of(self.venue, *zip(*r, strict=True), recv_ts=t)] for t, r in sorted(rows.items())}
 
     def on_reconnect(self, connection: Connection) -> None:
@@ -328,7 +350,7 @@ class BybitClient(VenueClient):
 
     async def _ping(self, ws, idle: float) -> None:
         now = time.monotonic()
-        every = min(BYBIT_PING_SECONDS, self.config.feeds.silence_seconds / 2)  # pongs keep the watchdog fed
+        every = min(BYBIT_PING_SECONDS, self.config.feeds.silence_seconds / 3)  # pongs feed the watchdog
         if now - getattr(ws, "_bpjax_pinged", 0.0) >= every:
             ws._bpjax_pinged = now  # type: ignore[attr-defined]
             await ws.send_str(json.dumps({"op": "ping"}))
@@ -372,7 +394,7 @@ class OkxClient(VenueClient):
 
     async def _ping(self, ws, idle: float) -> None:
         now = time.monotonic()
-        every = min(OKX_PING_SECONDS, self.config.feeds.silence_seconds / 2)
+        every = min(OKX_PING_SECONDS, self.config.feeds.silence_seconds / 3)
         if idle >= every and now - getattr(ws, "_bpjax_pinged", 0.0) >= every:
             ws._bpjax_pinged = now  # type: ignore[attr-defined]
             await ws.send_str("ping")
@@ -400,7 +422,11 @@ class OkxClient(VenueClient):
             await asyncio.sleep(0.2)
 
 
-CLIENTS = {BINANCE: (BinanceClient, BinanceAdapter), BYBIT: (BybitClient, BybitAdapter), OKX: (OkxClient, OkxAdapter)}
+CLIENTS = {
+    BINANCE: (BinanceClient, BinanceAdapter),
+    BYBIT: (BybitClient, BybitAdapter),
+    OKX: (OkxClient, OkxAdapter),
+}
 
 
 class LiveFeeds:

@@ -326,8 +326,15 @@ class OkxAdapter(Adapter):
         instrument = next(i for i, s in self.instruments.items() if s == symbol)
         try:
             row = body["data"][0]  # type: ignore[index]
-            snapshot = ("snapshot", -1, int(row["seqId"]), levels(row["bids"], "bids"),
-                        levels(row["asks"], "asks"), millis(row["ts"], "ts"), 0)  # fmt: skip
+            snapshot = (
+                "snapshot",
+                -1,
+                int(row["seqId"]),
+                levels(row["bids"], "bids"),
+                levels(row["asks"], "asks"),
+                millis(row["ts"], "ts"),
+                0,
+            )
         except (Malformed, KeyError, TypeError, IndexError, ValueError) as error:
             self.bad("book", "malformed", f"REST books: {error}")
             return False

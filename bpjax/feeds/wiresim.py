@@ -16,6 +16,7 @@ silent, corrupt frames, skip a book sequence id, or go down entirely.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -135,8 +136,20 @@ class WireMarket:
         open_ms = int(ts // 60.0) * 60_000
         row = self.klines[symbol].get(open_ms)
         if row is None:
-            row = self.klines[symbol][open_ms] = [open_ms, price, price, price, price, 0.0, open_ms + 59_999,
-                                                  0.0, 0, 0.0, 0.0, "0"]  # fmt: skip
+            row = self.klines[symbol][open_ms] = [
+                open_ms,
+                price,
+                price,
+                price,
+                price,
+                0.0,
+                open_ms + 59_999,
+                0.0,
+                0,
+                0.0,
+                0.0,
+                "0",
+            ]
         row[2], row[3], row[4] = max(row[2], price), min(row[3], price), price
         row[5] += qty
         row[7] += qty * price
@@ -164,26 +177,58 @@ class WireMarket:
     # --- encoders -------------------------------------------------------------------------------
     def _Trades(self, event: Trades, frames) -> None:  # noqa: N802 (named after the event type)
         venue = event.venue
-        for symbol, ts, price, qty, side in zip(event.symbol, event.ts, event.price, event.qty, event.side, strict=True):
+        for symbol, ts, price, qty, side in zip(
+            event.symbol, event.ts, event.price, event.qty, event.side, strict=True
+        ):
             self.trade_ids[venue][symbol] += 1
             trade_id, p = self.trade_ids[venue][symbol], decimal(price)
             self.last_trade[venue][symbol] = p
             if venue == self.primary:
                 self._kline(symbol, ts, float(p), float(decimal(qty, 6)), side > 0)
             if venue == BINANCE:
-                payload = {"e": "aggTrade", "E": ms(ts) + 5, "s": symbol, "a": trade_id, "p": p, "q": decimal(qty, 6),
-                           "f": trade_id * 3, "l": trade_id * 3 + 2, "T": ms(ts), "m": bool(side < 0)}  # fmt: skip
+                payload = {
+                    "e": "aggTrade",
+                    "E": ms(ts) + 5,
+                    "s": symbol,
+                    "a": trade_id,
+                    "p": p,
+                    "q": decimal(qty, 6),
+                    "f": trade_id * 3,
+                    "l": trade_id * 3 + 2,
+                    "T": ms(ts),
+                    "m": bool(side < 0),
+                }
                 frames[venue].append((f"{symbol.lower()}@aggTrade", payload))
             elif venue == BYBIT:
-                row = {"T": ms(ts), "s": symbol, "S": "Buy" if side > 0 else "Sell", "v": decimal(qty, 6), "p": p,
-                       "L": "PlusTick", "i": str(uuid.UUID(int=trade_id)), "BT": False, "RPI": False, "seq": trade_id}  # fmt: skip
+                row = {
+                    "T": ms(ts),
+                    "s": symbol,
+                    "S": "Buy" if side > 0 else "Sell",
+                    "v": decimal(qty, 6),
+                    "p": p,
+                    "L": "PlusTick",
+                    "i": str(uuid.UUID(int=trade_id)),
+                    "BT": False,
+                    "RPI": False,
+                    "seq": trade_id,
+                }
                 topic = f"publicTrade.{symbol}"
-                frames[venue].append((topic, {"topic": topic, "type": "snapshot", "ts": ms(ts) + 2, "data": [row]}))
+                frames[venue].append(
+                    (topic, {"topic": topic, "type": "snapshot", "ts": ms(ts) + 2, "data": [row]})
+                )
             else:
                 instrument = okx_instrument(symbol)
-                row = {"instId": instrument, "tradeId": str(trade_id), "px": p,
-                       "sz": decimal(qty / self.contract_values[symbol], 6), "side": "buy" if side > 0 else "sell",
-                       "ts": str(ms(ts)), "count": "1", "source": "0", "seqId": trade_id}  # fmt: skip
+                row = {
+                    "instId": instrument,
+                    "tradeId": str(trade_id),
+                    "px": p,
+                    "sz": decimal(qty / self.contract_values[symbol], 6),
+                    "side": "buy" if side > 0 else "sell",
+                    "ts": str(ms(ts)),
+                    "count": "1",
+                    "source": "0",
+                    "seqId": trade_id,
+                }
                 arg = {"channel": "trades", "instId": instrument}
                 frames[venue].append((("trades", instrument), {"arg": arg, "data": [row]}))
 
@@ -203,23 +248,55 @@ class WireMarket:
             ts = ms(event.ts[k])
             self.venue_mid[venue][symbol] = 0.5 * (event.bid_price[k, 0] + event.ask_price[k, 0])
             if venue == BINANCE:
-                payload = {"e": "depthUpdate", "E": ts + 3, "T": ts, "s": symbol, "U": previous + 1,
-                           "u": book.sequence, "pu": previous, "b": bid_changes, "a": ask_changes}  # fmt: skip
+                payload = {
+                    "e": "depthUpdate",
+                    "E": ts + 3,
+                    "T": ts,
+                    "s": symbol,
+                    "U": previous + 1,
+                    "u": book.sequence,
+                    "pu": previous,
+                    "b": bid_changes,
+                    "a": ask_changes,
+                }
                 frames[venue].append((f"{symbol.lower()}@depth@100ms", payload))
                 best_bid = max(bids, key=float)
                 best_ask = min(asks, key=float)
-                ticker = {"e": "bookTicker", "u": book.sequence, "s": symbol, "b": best_bid, "B": bids[best_bid],
-                          "a": best_ask, "A": asks[best_ask], "T": ts, "E": ts + 3}  # fmt: skip
+                ticker = {
+                    "e": "bookTicker",
+                    "u": book.sequence,
+                    "s": symbol,
+                    "b": best_bid,
+                    "B": bids[best_bid],
+                    "a": best_ask,
+                    "A": asks[best_ask],
+                    "T": ts,
+                    "E": ts + 3,
+                }
                 frames[venue].append((f"{symbol.lower()}@bookTicker", ticker))
             elif venue == BYBIT:
                 book.sequence = previous + 1  # Bybit: one u per frame
                 topic = f"orderbook.200.{symbol}"
-                data = {"s": symbol, "b": bid_changes, "a": ask_changes, "u": book.sequence, "seq": book.sequence}
-                frames[venue].append((topic, {"topic": topic, "type": "delta", "ts": ts, "data": data, "cts": ts}))
+                data = {
+                    "s": symbol,
+                    "b": bid_changes,
+                    "a": ask_changes,
+                    "u": book.sequence,
+                    "seq": book.sequence,
+                }
+                frames[venue].append(
+                    (topic, {"topic": topic, "type": "delta", "ts": ts, "data": data, "cts": ts})
+                )
             else:
                 instrument = okx_instrument(symbol)
-                row = {"asks": [[p, q, "0", "1"] for p, q in ask_changes], "bids": [[p, q, "0", "1"] for p, q in bid_changes],
-                       "ts": str(ts), "checksum": 0, "prevSeqId": previous, "seqId": book.sequence}  # fmt: skip
+                row = {
+                    "asks": [[p, q, "0", "1"] for p, q in ask_changes],
+                    "bids": [[p, q, "0", "1"] for p, q in bid_changes],
+                    "ts": str(ts),
+                    "checksum": 0,
+                    "prevSeqId": previous,
+                    "seqId": book.sequence,
+                }
                 arg = {"channel": "books", "instId": instrument}
                 frames[venue].append((("books", instrument), {"arg": arg, "action": "update", "data": [row]}))
 
@@ -253,23 +330,51 @@ class WireMarket:
 
     def _Liquidations(self, event: Liquidations, frames) -> None:  # noqa: N802
         venue = event.venue
-        for symbol, ts, side, price, qty in zip(event.symbol, event.ts, event.side, event.price, event.qty, strict=True):
+        for symbol, ts, side, price, qty in zip(
+            event.symbol, event.ts, event.side, event.price, event.qty, strict=True
+        ):
             p, long = decimal(price), side == LONG_LIQUIDATED
             if venue == BINANCE:
-                order = {"s": symbol, "S": "SELL" if long else "BUY", "o": "LIMIT", "f": "IOC", "q": decimal(qty, 6),
-                         "p": p, "ap": p, "X": "FILLED", "l": decimal(qty, 6), "z": decimal(qty, 6), "T": ms(ts)}  # fmt: skip
-                frames[venue].append((f"{symbol.lower()}@forceOrder", {"e": "forceOrder", "E": ms(ts) + 5, "o": order}))
+                order = {
+                    "s": symbol,
+                    "S": "SELL" if long else "BUY",
+                    "o": "LIMIT",
+                    "f": "IOC",
+                    "q": decimal(qty, 6),
+                    "p": p,
+                    "ap": p,
+                    "X": "FILLED",
+                    "l": decimal(qty, 6),
+                    "z": decimal(qty, 6),
+                    "T": ms(ts),
+                }
+                frames[venue].append(
+                    (f"{symbol.lower()}@forceOrder", {"e": "forceOrder", "E": ms(ts) + 5, "o": order})
+                )
             elif venue == BYBIT:
                 topic = f"allLiquidation.{symbol}"
                 row = {"T": ms(ts), "s": symbol, "S": "Buy" if long else "Sell", "v": decimal(qty, 6), "p": p}
-                frames[venue].append((topic, {"topic": topic, "type": "snapshot", "ts": ms(ts) + 5, "data": [row]}))
+                frames[venue].append(
+                    (topic, {"topic": topic, "type": "snapshot", "ts": ms(ts) + 5, "data": [row]})
+                )
             else:
                 instrument = okx_instrument(symbol)
-                detail = {"bkLoss": "0", "bkPx": p, "ccy": "", "posSide": "long" if long else "short",
-                          "side": "sell" if long else "buy", "sz": decimal(qty / self.contract_values[symbol], 6),
-                          "ts": str(ms(ts))}  # fmt: skip
-                row = {"details": [detail], "instFamily": instrument[:-5], "instId": instrument, "instType": "SWAP",
-                       "uly": instrument[:-5]}  # fmt: skip
+                detail = {
+                    "bkLoss": "0",
+                    "bkPx": p,
+                    "ccy": "",
+                    "posSide": "long" if long else "short",
+                    "side": "sell" if long else "buy",
+                    "sz": decimal(qty / self.contract_values[symbol], 6),
+                    "ts": str(ms(ts)),
+                }
+                row = {
+                    "details": [detail],
+                    "instFamily": instrument[:-5],
+                    "instId": instrument,
+                    "instType": "SWAP",
+                    "uly": instrument[:-5],
+                }
                 arg = {"channel": "liquidation-orders", "instType": "SWAP"}
                 frames[venue].append((("liquidation-orders", "SWAP"), {"arg": arg, "data": [row]}))
 
@@ -285,9 +390,21 @@ class WireMarket:
                 funding = self.funding[venue].get(symbol)
                 own_mark = mark if venue == self.primary else self.venue_mid[venue].get(symbol, mark)
                 if venue == BINANCE:
-                    live = "" if funding is None else decimal(funding[2] if np.isfinite(funding[2]) else funding[1])
-                    payload = {"e": "markPriceUpdate", "E": t, "s": symbol, "p": decimal(own_mark), "i": decimal(index),
-                               "P": decimal(index), "r": live, "T": ms(funding[3]) if funding else 0}  # fmt: skip
+                    live = (
+                        ""
+                        if funding is None
+                        else decimal(funding[2] if np.isfinite(funding[2]) else funding[1])
+                    )
+                    payload = {
+                        "e": "markPriceUpdate",
+                        "E": t,
+                        "s": symbol,
+                        "p": decimal(own_mark),
+                        "i": decimal(index),
+                        "P": decimal(index),
+                        "r": live,
+                        "T": ms(funding[3]) if funding else 0,
+                    }
                     frames[venue].append((f"{symbol.lower()}@markPrice@1s", payload))
                 elif venue == BYBIT:
                     topic = f"tickers.{symbol}"
@@ -296,20 +413,53 @@ class WireMarket:
                         data |= {"fundingRate": decimal(funding[1]), "nextFundingTime": str(ms(funding[3]))}
                     if np.isfinite(oi):
                         data |= {"openInterest": decimal(2 * oi, 9), "singleOpenInterest": decimal(oi, 9)}
-                    frames[venue].append((topic, {"topic": topic, "type": "snapshot", "data": data, "cs": t, "ts": t}))
+                    frames[venue].append(
+                        (topic, {"topic": topic, "type": "snapshot", "data": data, "cs": t, "ts": t})
+                    )
                 else:
                     instrument = okx_instrument(symbol)
-                    mark_row = {"instId": instrument, "instType": "SWAP", "markPx": decimal(own_mark), "ts": str(t)}
-                    frames[venue].append((("mark-price", instrument), {"arg": {"channel": "mark-price", "instId": instrument}, "data": [mark_row]}))
+                    mark_row = {
+                        "instId": instrument,
+                        "instType": "SWAP",
+                        "markPx": decimal(own_mark),
+                        "ts": str(t),
+                    }
+                    frames[venue].append(
+                        (
+                            ("mark-price", instrument),
+                            {"arg": {"channel": "mark-price", "instId": instrument}, "data": [mark_row]},
+                        )
+                    )
                     if funding:
-                        row = {"instId": instrument, "instType": "SWAP", "fundingRate": decimal(funding[1]),
-                               "fundingTime": str(ms(funding[3])), "nextFundingTime": str(ms(funding[3]) + 28_800_000),
-                               "method": "current_period", "ts": str(t)}  # fmt: skip
-                        frames[venue].append((("funding-rate", instrument), {"arg": {"channel": "funding-rate", "instId": instrument}, "data": [row]}))
+                        row = {
+                            "instId": instrument,
+                            "instType": "SWAP",
+                            "fundingRate": decimal(funding[1]),
+                            "fundingTime": str(ms(funding[3])),
+                            "nextFundingTime": str(ms(funding[3]) + 28_800_000),
+                            "method": "current_period",
+                            "ts": str(t),
+                        }
+                        frames[venue].append(
+                            (
+                                ("funding-rate", instrument),
+                                {"arg": {"channel": "funding-rate", "instId": instrument}, "data": [row]},
+                            )
+                        )
                     if np.isfinite(oi):
-                        row = {"instId": instrument, "instType": "SWAP", "oi": decimal(oi / self.contract_values[symbol], 9),
-                               "oiCcy": decimal(oi, 9), "ts": str(t)}  # fmt: skip
-                        frames[venue].append((("open-interest", instrument), {"arg": {"channel": "open-interest", "instId": instrument}, "data": [row]}))
+                        row = {
+                            "instId": instrument,
+                            "instType": "SWAP",
+                            "oi": decimal(oi / self.contract_values[symbol], 9),
+                            "oiCcy": decimal(oi, 9),
+                            "ts": str(t),
+                        }
+                        frames[venue].append(
+                            (
+                                ("open-interest", instrument),
+                                {"arg": {"channel": "open-interest", "instId": instrument}, "data": [row]},
+                            )
+                        )
 
 
 # --- servers --------------------------------------------------------------------------------------
@@ -510,20 +660,39 @@ class BinanceServer(VenueServer):
 
     async def _funding_rate(self, request: web.Request) -> web.Response:
         symbol = self._symbol(request)
-        rows = [{"symbol": symbol, "fundingRate": rate, "fundingTime": t, "markPrice": "0", "rateType": "Regular"}
-                for t, rate in self.market.settled[symbol][-int(request.query.get("limit", 100)):]]  # fmt: skip
+        rows = [
+            {"symbol": symbol, "fundingRate": rate, "fundingTime": t, "markPrice": "0", "rateType": "Regular"}
+            for t, rate in self.market.settled[symbol][-int(request.query.get("limit", 100)) :]
+        ]
         return web.json_response(rows)
 
     async def _klines(self, request: web.Request) -> web.Response:
         symbol = self._symbol(request)
         if request.query.get("interval") != "1m":
-            return web.json_response({"code": -1120, "msg": "Invalid interval (the simulator keeps 1m)."}, status=400)
+            return web.json_response(
+                {"code": -1120, "msg": "Invalid interval (the simulator keeps 1m)."}, status=400
+            )
         start = int(request.query.get("startTime", 0))
         end = int(request.query.get("endTime", 2**62))
         limit = min(int(request.query.get("limit", 500)), 1500)
         rows = [row for t, row in sorted(self.market.klines[symbol].items()) if start <= t <= end][:limit]
-        text = [[r[0], decimal(r[1]), decimal(r[2]), decimal(r[3]), decimal(r[4]), decimal(r[5], 9), r[6],
-                 decimal(r[7], 12), r[8], decimal(r[9], 9), decimal(r[10], 12), "0"] for r in rows]  # fmt: skip
+        text = [
+            [
+                r[0],
+                decimal(r[1]),
+                decimal(r[2]),
+                decimal(r[3]),
+                decimal(r[4]),
+                decimal(r[5], 9),
+                r[6],
+                decimal(r[7], 12),
+                r[8],
+                decimal(r[9], 9),
+                decimal(r[10], 12),
+                "0",
+            ]
+            for r in rows
+        ]
         return web.json_response(text)
 
     async def _ratio(self, request: web.Request) -> web.Response:
@@ -531,13 +700,27 @@ class BinanceServer(VenueServer):
         name = request.path.rsplit("/", 1)[1]
         kind = next(k for k, v in RATIO_NAMES.items() if v == name)
         rows = []
-        for t, ratio in self.market.ratios.get((kind, symbol), [])[-int(request.query.get("limit", 30)):]:
+        for t, ratio in self.market.ratios.get((kind, symbol), [])[-int(request.query.get("limit", 30)) :]:
             if kind == RATIO_TAKER:
-                rows.append({"buySellRatio": decimal(ratio, 5), "buyVol": decimal(ratio, 6), "sellVol": "1", "timestamp": t})
+                rows.append(
+                    {
+                        "buySellRatio": decimal(ratio, 5),
+                        "buyVol": decimal(ratio, 6),
+                        "sellVol": "1",
+                        "timestamp": t,
+                    }
+                )
             else:
                 long = ratio / (1.0 + ratio)
-                rows.append({"symbol": symbol, "longShortRatio": decimal(ratio, 5), "longAccount": decimal(long, 4),
-                             "shortAccount": decimal(1 - long, 4), "timestamp": t})  # fmt: skip
+                rows.append(
+                    {
+                        "symbol": symbol,
+                        "longShortRatio": decimal(ratio, 5),
+                        "longAccount": decimal(long, 4),
+                        "shortAccount": decimal(1 - long, 4),
+                        "timestamp": t,
+                    }
+                )
         return web.json_response(rows)
 
 
@@ -558,7 +741,13 @@ class BybitServer(VenueServer):
             op = request["op"]
         except (ValueError, KeyError, TypeError):
             return json.dumps({"success": False, "ret_msg": "Invalid request", "conn_id": "sim", "op": ""})
-        ack = {"success": True, "ret_msg": "", "conn_id": "sim", "req_id": request.get("req_id", ""), "op": op}
+        ack = {
+            "success": True,
+            "ret_msg": "",
+            "conn_id": "sim",
+            "req_id": request.get("req_id", ""),
+            "op": op,
+        }
         if op == "ping":
             return json.dumps(ack | {"ret_msg": "pong"})
         if op in ("subscribe", "unsubscribe"):
@@ -610,7 +799,9 @@ class OkxServer(VenueServer):
             op, args = request["op"], request["args"]
             keys = [(a["channel"], a.get("instId") or a["instType"]) for a in args]
         except (ValueError, KeyError, TypeError):
-            return json.dumps({"event": "error", "code": "60012", "msg": f"Invalid request: {text[:200]}", "connId": "sim"})
+            return json.dumps(
+                {"event": "error", "code": "60012", "msg": f"Invalid request: {text[:200]}", "connId": "sim"}
+            )
         replies = []
         for arg, key in zip(args, keys, strict=True):
             if op == "subscribe":
@@ -618,12 +809,22 @@ class OkxServer(VenueServer):
                 if key[0] == "books":
                     symbol = next(s for s in self.market.symbols if okx_instrument(s) == key[1])
                     sequence, bids, asks = self.market.book_snapshot(OKX, symbol)
-                    row = {"asks": [[p, q, "0", "1"] for p, q in asks], "bids": [[p, q, "0", "1"] for p, q in bids],
-                           "ts": str(ms(time.time())), "checksum": 0, "prevSeqId": -1, "seqId": sequence}  # fmt: skip
-                    subscription["pending"].append(json.dumps({"arg": arg, "action": "snapshot", "data": [row]}))
+                    row = {
+                        "asks": [[p, q, "0", "1"] for p, q in asks],
+                        "bids": [[p, q, "0", "1"] for p, q in bids],
+                        "ts": str(ms(time.time())),
+                        "checksum": 0,
+                        "prevSeqId": -1,
+                        "seqId": sequence,
+                    }
+                    subscription["pending"].append(
+                        json.dumps({"arg": arg, "action": "snapshot", "data": [row]})
+                    )
             else:
                 subscription["keys"].discard(key)
-            replies.append(json.dumps({"id": request.get("id", ""), "event": op, "arg": arg, "connId": "sim"}))
+            replies.append(
+                json.dumps({"id": request.get("id", ""), "event": op, "arg": arg, "connId": "sim"})
+            )
         return replies  # one acknowledgement per argument, as OKX sends them
 
     def _skip(self, payload: dict) -> bool:
@@ -633,8 +834,16 @@ class OkxServer(VenueServer):
         return False
 
     async def _instruments(self, request: web.Request) -> web.Response:
-        rows = [{"instId": okx_instrument(s), "instType": "SWAP", "ctVal": decimal(self.market.contract_values[s]),
-                 "ctValCcy": s[:-4], "settleCcy": "USDT"} for s in self.market.symbols]  # fmt: skip
+        rows = [
+            {
+                "instId": okx_instrument(s),
+                "instType": "SWAP",
+                "ctVal": decimal(self.market.contract_values[s]),
+                "ctValCcy": s[:-4],
+                "settleCcy": "USDT",
+            }
+            for s in self.market.symbols
+        ]
         return web.json_response({"code": "0", "msg": "", "data": rows})
 
     async def _books(self, request: web.Request) -> web.Response:
@@ -643,8 +852,12 @@ class OkxServer(VenueServer):
         if symbol is None:
             return web.json_response({"code": "51001", "msg": "Instrument ID does not exist", "data": []})
         sequence, bids, asks = self.market.book_snapshot(OKX, symbol)
-        row = {"asks": [[p, q, "0", "1"] for p, q in asks], "bids": [[p, q, "0", "1"] for p, q in bids],
-               "ts": str(ms(time.time())), "seqId": sequence}  # fmt: skip
+        row = {
+            "asks": [[p, q, "0", "1"] for p, q in asks],
+            "bids": [[p, q, "0", "1"] for p, q in bids],
+            "ts": str(ms(time.time())),
+            "seqId": sequence,
+        }
         return web.json_response({"code": "0", "msg": "", "data": [row]})
 
 
@@ -674,10 +887,8 @@ class WireExchange:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         for server in self.servers.values():
             await server.stop()
 
