@@ -70,6 +70,22 @@ class Trades:
         _check_lengths("Trades", symbols, ts=event.ts, price=event.price, qty=event.qty, side=event.side)
         return event
 
+    def after(self, t: float) -> Trades | None:
+        """The rows with exchange time after ``t`` (None if none)."""
+        keep = self.ts > t
+        if not keep.any():
+            return None
+        symbols = tuple(s for s, k in zip(self.symbol, keep, strict=True) if k)
+        return Trades(
+            self.venue,
+            symbols,
+            self.ts[keep],
+            self.price[keep],
+            self.qty[keep],
+            self.side[keep],
+            self.recv_ts,
+        )
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class BookLevels:

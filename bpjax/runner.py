@@ -30,6 +30,7 @@ from bpjax.cards import REGISTRY, Registry
 from bpjax.config import Config
 from bpjax.defines import STATES, STATUS_BITS
 from bpjax.engine import Engine, EngineState, TickOutput
+from bpjax.events import Trades
 from bpjax.sim import MarketSimulator
 from bpjax.snapshot import Accumulator
 
@@ -100,9 +101,9 @@ class FeedSource:
         self.feeds = LiveFeeds(config, exchange=self.exchange)
         self.started = False
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
         if not self.started:
-            self.feeds.start()
+            self.feeds.start(wait=wait)
             self.started = True
 
     def events(self, until: float):
@@ -197,6 +198,12 @@ class Runner:
                 self.accumulator.apply_all(events)
                 self.state, _ = self.engine.step(self.state, self.accumulator.pack(t))
                 self.summary.warmup_ticks += 1
+            if history:  # live trades the backfilled bars already hold must not count twice
+                last = max(history)
+                for event in self.source.events(time.time()):
+                    event = event.after(last) if isinstance(event, Trades) else event
+                    if event is not None:
+                        self.accumulator.apply(event)
             jax.block_until_ready(self.state)
             self.summary.warmup_seconds = time.perf_counter() - started
             log.info("backfilled %d bars in %.1f s", self.summary.warmup_ticks, self.summary.warmup_seconds)
@@ -246,7 +253,7 @@ class Runner:
                 self.tick(first + i * tick_seconds)
         else:
             if hasattr(self.source, "start"):
-                self.source.start()  # connect while the tick compiles
+                self.source.start(wait=False)  # connect (and backfill) while the tick compiles
             self.start(math.ceil(time.time() / tick_seconds) * tick_seconds)
             t = math.ceil(time.time() / tick_seconds) * tick_seconds
             done = 0

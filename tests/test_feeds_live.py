@@ -272,11 +272,16 @@ def test_history_backfill_serves_klines_and_warms_the_engine():
                 assert bars.ts[k] == t and bars.recv_ts == t
                 assert abs(bars.close[k] / row[4] - 1) < 1e-7  # served as 8 significant digits
                 assert bars.trade_count[k] == row[8] and abs(bars.volume[k] - row[5]) <= 1e-6 * row[5]
+        source.exchange.paused = True  # let the wire drain: the last trade sent is then known
+        time.sleep(1.0)
         runner.start(float(np.ceil(time.time())))
         assert 44 <= runner.summary.warmup_ticks <= 45
-        (last,) = history[max(history)]  # the newest bar's close is the price the engine starts from
-        for k, symbol in enumerate(last.symbol):
-            assert runner.accumulator.last_price[config.symbols.index(symbol)] == last.close[k]
+        # the backfilled bars, then the live trades after the last bar (none counted twice): the
+        # price the engine starts from is the last trade the exchange sent
+        sent = source.exchange.market.last_trade[BINANCE]
+        for symbol, price in sent.items():
+            assert runner.accumulator.last_price[config.symbols.index(symbol)] == float(price)
+        source.exchange.paused = False
         t = float(np.ceil(time.time()))
         time.sleep(max(0.0, t - time.time()))
         runner.tick(t)  # the live ticks follow the backfill
@@ -323,3 +328,18 @@ def test_okx_maintenance_notice_reconnects_at_once(live):
     live.call(live.server(OKX).inject(json.dumps(notice)))
     assert wait_until(lambda: live.health(OKX)["reconnects"] == before + 1, timeout=3)
     assert wait_until(lambda: all(live.health(OKX)["connected"]))
+
+
+def test_reconnects_back_off_while_a_venue_is_down(live):
+    assert wait_until(lambda: all(live.health(BYBIT)["connected"]))
+    server = live.server(BYBIT)
+    server.faults.down = True
+    live.call(server.drop_connections())
+    before = live.health(BYBIT)["reconnects"]
+    time.sleep(4.0)
+    attempts = live.health(BYBIT)["reconnects"] - before
+    # backoff 0.2 s doubling to a 1 s cap (+-20 % jitter): about 0.2, 0.4, 0.8, 1, 1 -> 4 to 7 tries,
+    # where retrying at once would have made hundreds
+    assert 3 <= attempts <= 8, attempts
+    server.faults.down = False
+    assert wait_until(lambda: all(live.health(BYBIT)["connected"]))

@@ -222,3 +222,11 @@ def test_backfilled_bars_fold_like_their_trades_and_bad_bars_are_refused(accumul
     assert not snap.valid[eth, F["large_buy_notional"]]  # a bar cannot tell: masked, not zero
     assert accumulator.rejected["bars: high/low do not bracket open/close"] == 1  # SOL closes above its high
     assert not snap.valid[2, F["close"]]
+
+
+def test_trades_after_a_time_keep_only_later_rows():
+    trades = Trades.of("binance", ("BTCUSDT", "ETHUSDT", "BTCUSDT"), [T - 2, T, T + 1], [1.0, 2.0, 3.0],
+                       [1.0, 1.0, 1.0], [1, -1, 1], T + 1)  # fmt: skip
+    later = trades.after(T)
+    assert later.symbol == ("BTCUSDT",) and list(later.price) == [3.0] and later.recv_ts == T + 1
+    assert trades.after(T + 1) is None

@@ -158,23 +158,28 @@ class Adapter:
 
     def trade(self, symbol: str, ts: float, price: float, qty: float, side: int) -> None:
         self._trades.append((symbol, ts, price, qty, side))
-        self._latest = max(self._latest, self.now)
+        if self.now > self._latest:
+            self._latest = self.now
 
     def liquidation(self, symbol: str, ts: float, side: int, price: float, qty: float) -> None:
         self._liquidations.append((symbol, ts, side, price, qty))
-        self._latest = max(self._latest, self.now)
+        if self.now > self._latest:
+            self._latest = self.now
 
     def mark(self, symbol: str, ts: float, mark: float, index: float) -> None:
         self._marks[symbol] = (ts, mark, index)
-        self._latest = max(self._latest, self.now)
+        if self.now > self._latest:
+            self._latest = self.now
 
     def funding(self, symbol: str, ts: float, rate: float, predicted: float, next_ts: float) -> None:
         self._funding[symbol] = (ts, rate, predicted, next_ts)
-        self._latest = max(self._latest, self.now)
+        if self.now > self._latest:
+            self._latest = self.now
 
     def interest(self, symbol: str, ts: float, value: float) -> None:
         self._interest[symbol] = (ts, value)
-        self._latest = max(self._latest, self.now)
+        if self.now > self._latest:
+            self._latest = self.now
 
     def take(self) -> list[Event]:
         """Buffered rows as columnar events (at most one per kind), stamped with the latest
@@ -205,7 +210,8 @@ class Adapter:
     def count(self, feed: str, recv_ts: float) -> FeedHealth:
         health = self.health[feed]
         health.messages += 1
-        health.last_recv = max(health.last_recv, recv_ts)
+        if recv_ts > health.last_recv:  # (not max(): this runs for every frame)
+            health.last_recv = recv_ts
         return health
 
     def bad(self, feed: str, kind: str, reason: str) -> None:
@@ -223,7 +229,8 @@ class Adapter:
         self.books[symbol].received = self.now if recv_ts is None else recv_ts
 
     def saw(self, symbol: str) -> None:
-        self.seen_at[symbol] = max(self.seen_at[symbol], self.now)
+        if self.now > self.seen_at[symbol]:
+            self.seen_at[symbol] = self.now
 
     def live_symbols(self, now: float, within: float) -> tuple[str, ...]:
         """Symbols this venue sent anything about in the last ``within`` seconds."""

@@ -78,6 +78,7 @@ class BinanceAdapter(Adapter):
         self.last_bbo_id: dict[str, int] = {}
         self.bbo: dict[str, tuple[float, float, float, float]] = {}
         self.settled_rate: dict[str, float] = {}
+        self._handlers = {kind: (feed, getattr(self, f"_on_{kind}")) for kind, feed in _FEED.items()}
 
     # --- subscriptions --------------------------------------------------------------------------
     def streams(self) -> dict[str, list[str]]:
@@ -116,13 +117,13 @@ class BinanceAdapter(Adapter):
             else:
                 self.bad("other", "unknown", "object without an event type")
             return []
-        feed = _FEED.get(kind)
-        if feed is None:
+        handler = self._handlers.get(kind)
+        if handler is None:
             self.bad("other", "unknown", f"event type {kind!r}")
             return []
         if payload.get("st", 1) != 1:  # COIN-M rows on merged all-market streams
             return []
-        self.guarded(feed, kind, getattr(self, f"_on_{kind}"), payload, recv_ts)
+        self.guarded(handler[0], kind, handler[1], payload, recv_ts)
         return []
 
     def _symbol(self, payload: dict, feed: str, key: str = "s") -> str | None:

@@ -189,9 +189,15 @@ class VenueClient:
                 self.adapter.feed(frame, recv_ts)
             self.frames_parsed += len(batch)
             await self.after_batch()
+            await asyncio.sleep(0)  # let the readers run between batches: the queue bound then holds
 
     async def after_batch(self) -> None:
         """Resync books the adapter asked for."""
+
+    def carries_trades(self, connection: Connection) -> bool:
+        """Whether the trades and liquidations streams run on this connection (their heartbeats
+        need it up)."""
+        return True
 
     async def get_json(self, path: str, **params) -> object | None:
         """A REST GET; None (counted and logged) on a transport error, an HTTP error or bad JSON."""
@@ -223,7 +229,7 @@ class VenueClient:
         events += self.adapter.flush_books(now)
         if self.venue == primary:
             live = self.adapter.live_symbols(now, self.config.engine.stale_seconds.mark)
-            if live and any(c.connected for c in self.connections):
+            if live and any(c.connected for c in self.connections if self.carries_trades(c)):
                 events.append(Heartbeat.of(self.venue, FEED_LIQUIDATIONS, live, now))
                 events.append(Heartbeat.of(self.venue, FEED_TRADES, live, now))
         return events
@@ -292,6 +298,9 @@ class BinanceClient(VenueClient):
                         )
                     )
         return {t: [Bars.of(self.venue, *zip(*r, strict=True), recv_ts=t)] for t, r in sorted(rows.items())}
+
+    def carries_trades(self, connection: Connection) -> bool:
+        return "/market" in connection.name
 
     def on_reconnect(self, connection: Connection) -> None:
         if "/public" in connection.name:
@@ -440,10 +449,19 @@ class LiveFeeds:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="bpjax-feeds", daemon=True)
         self.clients: dict[str, VenueClient] = {}
+        self._started = None  # the future of _start
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
+        """Start the loop and connect every venue; ``wait=False`` returns at once (the runner
+        compiles the tick meanwhile) and the first call that needs the feeds waits for them."""
         self.thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=60)
+        self._started = asyncio.run_coroutine_threadsafe(self._start(), self.loop)
+        if wait:
+            self.ready()
+
+    def ready(self) -> None:
+        if self._started is not None:
+            self._started.result(timeout=120)
 
     async def _start(self) -> None:
         if self.exchange is not None:
@@ -459,6 +477,7 @@ class LiveFeeds:
 
     def events(self, until: float) -> list[Event]:
         """What arrived since the last call (the tick's events), from every venue."""
+        self.ready()
         primary = self.config.universe.primary_venue
 
         async def gather():
@@ -468,6 +487,7 @@ class LiveFeeds:
 
     def backfill(self, end: float) -> dict[float, list[Event]]:
         """History before ``end`` from the primary venue (1m klines), keyed by bar close time."""
+        self.ready()
         client = self.clients.get(self.config.universe.primary_venue)
         minutes = self.config.feeds.backfill_bars
         if client is None or not minutes or not hasattr(client, "backfill"):
@@ -476,6 +496,8 @@ class LiveFeeds:
         return self.call(client.backfill(end, minutes))  # type: ignore[return-value]
 
     def health(self) -> dict[str, object]:
+        self.ready()
+
         async def gather():
             now = time.time()
             return {venue: client.health(now) for venue, client in self.clients.items()}
