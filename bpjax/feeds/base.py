@@ -49,7 +49,6 @@ class FeedHealth:
     unknown: int = 0
     gaps: int = 0
     resyncs: int = 0
-    reconnects: int = 0
     out_of_order: int = 0
     last_recv: float = float("-inf")
     reasons: dict[str, int] = field(default_factory=dict)
@@ -62,7 +61,6 @@ class FeedHealth:
             "unknown": self.unknown,
             "gaps": self.gaps,
             "resyncs": self.resyncs,
-            "reconnects": self.reconnects,
             "out_of_order": self.out_of_order,
             "last_message_age_s": None if age is None else round(age, 3),
         }
@@ -183,7 +181,8 @@ class Adapter:
 
     def take(self) -> list[Event]:
         """Buffered rows as columnar events (at most one per kind), stamped with the latest
-        receive time among them; the buffers are emptied."""
+        receive time among them (an event has one receive time, so staleness is resolved to the
+        collection period, one engine tick); the buffers are emptied."""
         events: list[Event] = []
         recv, venue = self._latest, self.venue
         if self._trades:
