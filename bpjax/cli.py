@@ -1,4 +1,4 @@
-"""The ``bpjax`` command line: run, cards, bench, bench-feeds."""
+"""The ``bpjax`` command line: run, replay, cards, bench, bench-feeds."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import sys
 
 from bpjax.config import ConfigError, load_config
+from bpjax.store import StoreError
 
 
 def _symbol_counts(text: str) -> list[int]:
@@ -61,6 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--seed", type=int, help="simulator seed (overrides simulator.seed)")
     run.add_argument("--quiet", action="store_true", help="no live view")
+    run.add_argument(
+        "--record", metavar="PATH", help="append every tick (snapshot and outputs) to a zarr store"
+    )
+
+    replay = commands.add_parser("replay", help="drive the engine from a recording made with --record")
+    replay.add_argument("path", help="the zarr store")
+    replay.add_argument("--config", help="TOML config (default: the one the recording was made with)")
+    replay.add_argument("--jsonl", metavar="PATH", help="write one JSON object per published (tick, mode)")
+    replay.add_argument(
+        "--with-cards", action="store_true", help="add every card's [direction, strength, confidence]"
+    )
+    replay.add_argument(
+        "--speed", choices=["max", "realtime"], default="max", help="as fast as possible, or as recorded"
+    )
+    replay.add_argument("--quiet", action="store_true", help="no live view")
 
     cards = commands.add_parser("cards", help="list the registered cards")
     cards.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -99,7 +115,13 @@ def _run(args) -> int:
         source = SimSource(config, seed=args.seed)
     else:
         source = FeedSource(config, wire_sim=args.source == "wire-sim", seed=args.seed)
-    runner = Runner(config, source=source, with_cards=args.with_cards)
+    recorder = None
+    if args.record:
+        from bpjax.cards import REGISTRY
+        from bpjax.store import Recorder, Store
+
+        recorder = Recorder(Store.create_or_resume(args.record, config, REGISTRY.categories))
+    runner = Runner(config, source=source, with_cards=args.with_cards, recorder=recorder)
     sink = JsonlSink(args.jsonl) if args.jsonl else None
     if sink:
         runner.sinks.append(sink)
@@ -116,9 +138,42 @@ def _run(args) -> int:
             sink.close()
         if hasattr(source, "close"):
             source.close()
+        if recorder is not None:
+            recorder.close()
     if view is not None and not view.tty:
         print(view.render())
     print(json.dumps({"summary": summary.as_dict()}), file=sys.stderr)
+    return 0
+
+
+def _replay(args) -> int:
+    from bpjax.engine import enable_compilation_cache
+    from bpjax.runner import JsonlSink, Runner, TableView
+    from bpjax.store import Store
+
+    store = Store.open(args.path)
+    config = load_config(args.config) if args.config else store.config()
+    if (
+        list(config.symbols) != store.attrs["symbols"]
+        or list(config.timeframe_names) != store.attrs["timeframes"]
+    ):
+        raise StoreError(f"{args.path} holds symbols/timeframes other than {args.config}'s")
+    enable_compilation_cache(config.engine.compilation_cache)
+    runner = Runner(config, with_cards=args.with_cards)
+    sink = JsonlSink(args.jsonl) if args.jsonl else None
+    if sink:
+        runner.sinks.append(sink)
+    view = None if args.quiet else TableView(runner)
+    if view is not None:
+        runner.sinks.append(view)
+    try:
+        summary = runner.replay(store, speed=args.speed)
+    finally:
+        if sink:
+            sink.close()
+    if view is not None and not view.tty:
+        print(view.render())
+    print(json.dumps({"summary": {"ticks_in_store": store.ticks, **summary.as_dict()}}), file=sys.stderr)
     return 0
 
 
@@ -179,10 +234,19 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        commands = {"run": _run, "cards": _cards, "bench": _bench, "bench-feeds": _bench_feeds}
+        commands = {
+            "run": _run,
+            "replay": _replay,
+            "cards": _cards,
+            "bench": _bench,
+            "bench-feeds": _bench_feeds,
+        }
         return commands[args.command](args)
     except ConfigError as error:
         print(f"bpjax: config error: {error}", file=sys.stderr)
+        return 2
+    except StoreError as error:
+        print(f"bpjax: store error: {error}", file=sys.stderr)
         return 2
 
 

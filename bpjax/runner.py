@@ -32,7 +32,8 @@ from bpjax.defines import STATES, STATUS_BITS
 from bpjax.engine import Engine, EngineState, TickOutput
 from bpjax.events import Trades
 from bpjax.sim import MarketSimulator
-from bpjax.snapshot import Accumulator
+from bpjax.snapshot import Accumulator, Snapshot
+from bpjax.store import PHASE_LIVE, PHASE_WARMUP, Recorder, Store
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,7 @@ class Runner:
         engine: Engine | None = None,
         with_cards: bool = False,
         sinks: tuple[Callable[[Published], None], ...] = (),
+        recorder: Recorder | None = None,
     ):
         self.config = config
         self.engine = engine or Engine(config, registry)
@@ -175,6 +177,7 @@ class Runner:
         self.accumulator = Accumulator(config)
         self.with_cards = with_cards
         self.sinks = list(sinks)
+        self.recorder = recorder
         self.summary = RunSummary()
         self.state: EngineState | None = None
         self.last_output: TickOutput | None = None
@@ -196,7 +199,7 @@ class Runner:
             history = self.source.backfill(first_tick) if hasattr(self.source, "backfill") else {}
             for t, events in history.items():
                 self.accumulator.apply_all(events)
-                self.state, _ = self.engine.step(self.state, self.accumulator.pack(t))
+                self._advance(t, self.accumulator.pack(t), PHASE_WARMUP)
                 self.summary.warmup_ticks += 1
             if history:  # live trades the backfilled bars already hold must not count twice
                 last = max(history)
@@ -209,22 +212,48 @@ class Runner:
             log.info("backfilled %d bars in %.1f s", self.summary.warmup_ticks, self.summary.warmup_seconds)
             return
         for t in warmup_times(self.config, first_tick, self.engine.lag):
-            self._step(t)
+            self._step(t, PHASE_WARMUP)
             self.summary.warmup_ticks += 1
         jax.block_until_ready(self.state)
         self.summary.warmup_seconds = time.perf_counter() - started
         log.info("warmed up on %d ticks in %.1f s", self.summary.warmup_ticks, self.summary.warmup_seconds)
 
-    def _step(self, t: float) -> TickOutput:
+    def _step(self, t: float, phase: int = PHASE_LIVE) -> TickOutput:
         self.accumulator.apply_all(self.source.events(t))
-        snapshot = self.accumulator.pack(t)
+        return self._advance(t, self.accumulator.pack(t), phase)
+
+    def _advance(self, t: float, snapshot: Snapshot, phase: int) -> TickOutput:
+        """One engine step on a snapshot; recorded when a recorder is attached."""
         self.state, output = self.engine.step(self.state, snapshot)
+        if self.recorder is not None:
+            self.recorder.tick(t, phase, snapshot, output)
         return output
 
     def tick(self, t: float) -> list[Published]:
         """One live tick ending at ``t``; returns what it published."""
         started = time.perf_counter()
-        output = self._step(t)
+        return self._publish(t, self._step(t), started)
+
+    def replay(self, store: Store, speed: str = "max") -> RunSummary:
+        """Drive the engine from a recording: every recorded snapshot, warm-up included, so the
+        state and therefore every published output equal the recorded run's. ``speed``:
+        ``max`` as fast as possible, ``realtime`` at the recorded spacing of live ticks."""
+        self.state = self.engine.init()
+        self.summary.compile_seconds = self.engine.compile(self.state)
+        previous: float | None = None
+        for t, phase, snapshot in store.snapshots():
+            if phase == PHASE_WARMUP:
+                self._advance(t, snapshot, phase)
+                self.summary.warmup_ticks += 1
+                continue
+            if speed == "realtime" and previous is not None:
+                time.sleep(max(0.0, t - previous))
+            previous = t
+            started = time.perf_counter()
+            self._publish(t, self._advance(t, snapshot, phase), started)
+        return self.summary
+
+    def _publish(self, t: float, output: TickOutput, started: float) -> list[Published]:
         self.last_output = output
         due = [m for m in self.config.modes if round(t) % m.publish_seconds == 0]
         published = []

@@ -1,0 +1,244 @@
+"""Recordings on zarr v3: every engine tick's snapshot and outputs, replayable bit for bit.
+
+Layout of a store (one zarr group; ``T`` ticks, ``S`` symbols, ``F`` fields, ``M`` modes,
+``C`` categories, ``K`` timeframes)::
+
+    time            (T,)        float64   tick end, Unix s
+    phase           (T,)        int8      0 warm-up (history before the run), 1 live
+    fields          (T, S, F)   float32   the packed snapshot's values (masked entries: last value or 0)
+    valid           (T, S, F)   bool      the snapshot's masks
+    bar_index       (T, K)      int32     bar of each timeframe the tick belongs to
+    bar_progress    (T, K)      float32   share of that bar elapsed
+    clock           (T, 4)      float32   hour-of-day / day-of-week features
+    out/bias        (T, S, M)   float32   published bias (every tick, published or not)
+    out/confidence  (T, S, M)   float32
+    out/categories  (T, S, M, C) float32  category scores
+    out/status      (T, S)      int32     STATUS_* bits
+    out/price       (T, S)      float32
+
+Group attributes stamp ``schema_version``, ``config_hash``, the config itself, ``symbols``,
+``fields`` and their ``units``, ``timeframes``, ``modes``, ``categories`` and ``ticks``: the
+number of complete ticks. Every write appends to the arrays first and raises ``ticks`` last
+(zarr's local store replaces each file atomically), so a process killed at any moment leaves a
+store whose first ``ticks`` ticks are whole; reopening truncates what lies beyond and appends.
+A store made with another schema, config hash or symbol list is refused, never mixed.
+
+Chunks hold 256 ticks along time (a tick of 21 symbols is ~16 KB of fields and masks, so a
+chunk is ~4 MB before compression) and the whole of every other axis: appends touch one chunk
+per array, sequential reads stream whole chunks. zarr's default compression (zstd) applies.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from queue import Queue
+
+import numpy as np
+import zarr
+
+from bpjax.config import Config, parse_config
+from bpjax.fields import FIELD_NAMES, FIELDS, NUM_FIELDS
+from bpjax.snapshot import Snapshot
+
+SCHEMA_VERSION = 1
+CHUNK_TICKS = 256
+PHASE_WARMUP, PHASE_LIVE = 0, 1
+
+
+class StoreError(RuntimeError):
+    """A store that cannot be used as asked: the message says why and what to do."""
+
+
+def _arrays(config: Config, categories: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    s, k, m = len(config.symbols), len(config.timeframes), len(config.modes)
+    return {
+        "time": ((), "float64"),
+        "phase": ((), "int8"),
+        "fields": ((s, NUM_FIELDS), "float32"),
+        "valid": ((s, NUM_FIELDS), "bool"),
+        "bar_index": ((k,), "int32"),
+        "bar_progress": ((k,), "float32"),
+        "clock": ((4,), "float32"),
+        "out/bias": ((s, m), "float32"),
+        "out/confidence": ((s, m), "float32"),
+        "out/categories": ((s, m, categories), "float32"),
+        "out/status": ((s,), "int32"),
+        "out/price": ((s,), "float32"),
+    }
+
+
+class Store:
+    """An open recording. ``ticks`` is the number of complete ticks."""
+
+    def __init__(self, group: zarr.Group, path: str):
+        self.group, self.path = group, path
+        self.attrs = dict(group.attrs)
+        self.ticks = int(self.attrs["ticks"])
+
+    # --- opening ----------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str) -> Store:
+        """Open for reading; StoreError if it is not a bpjax store of this schema."""
+        if not os.path.isdir(path):
+            raise StoreError(f"no recording at {path}")
+        try:
+            group = zarr.open_group(path, mode="r")
+        except Exception as error:  # zarr raises several types for a broken hierarchy
+            raise StoreError(f"{path} is not a readable zarr store: {error}") from None
+        version = group.attrs.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise StoreError(f"{path} has store schema {version!r}; this bpjax reads schema {SCHEMA_VERSION}")
+        return cls(group, path)
+
+    @classmethod
+    def create_or_resume(cls, path: str, config: Config, categories: tuple[str, ...]) -> Store:
+        """A store to append to: a new one, or an existing one made with the same schema, config
+        and symbols (truncated to its last complete tick)."""
+        if os.path.exists(path):
+            store = cls.open(path)
+            store._check_compatible(config)
+            group = zarr.open_group(path, mode="r+")
+            store = cls(group, path)
+            for name in _arrays(config, len(categories)):
+                array = group[name]
+                if array.shape[0] != store.ticks:  # a write cut short: drop the partial tail
+                    array.resize((store.ticks, *array.shape[1:]))
+            return store
+        group = zarr.open_group(path, mode="w-")
+        for name, (shape, dtype) in _arrays(config, len(categories)).items():
+            group.create_array(name, shape=(0, *shape), chunks=(CHUNK_TICKS, *shape), dtype=dtype)
+        group.attrs.update(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "config_hash": config.hash(),
+                "config": config.to_dict(),
+                "symbols": list(config.symbols),
+                "fields": list(FIELD_NAMES),
+                "units": [f.unit for f in FIELDS],
+                "timeframes": list(config.timeframe_names),
+                "modes": list(config.mode_names),
+                "categories": list(categories),
+                "ticks": 0,
+            }
+        )
+        return cls(group, path)
+
+    def _check_compatible(self, config: Config) -> None:
+        mine = self.attrs
+        if mine["config_hash"] != config.hash():
+            raise StoreError(
+                f"{self.path} was recorded with config {mine['config_hash']}, this run has "
+                f"{config.hash()}: record to a new path (or replay it with its own config)"
+            )
+        if mine["symbols"] != list(config.symbols) or mine["fields"] != list(FIELD_NAMES):
+            raise StoreError(f"{self.path} has other symbols or fields than this run: record to a new path")
+
+    def config(self) -> Config:
+        """The config the recording was made with."""
+        return parse_config(self.attrs["config"])
+
+    # --- writing ----------------------------------------------------------------------------------
+    def append(self, rows: dict[str, np.ndarray]) -> None:
+        """Append whole ticks (every array, same length), then commit them."""
+        count = len(rows["time"])
+        for name, values in rows.items():
+            array = self.group[name]
+            if array.shape[0] != self.ticks:
+                array.resize((self.ticks, *array.shape[1:]))
+            array.append(values)
+        self.ticks += count
+        self.group.attrs["ticks"] = self.ticks  # the commit: written after the data
+
+    # --- reading ----------------------------------------------------------------------------------
+    def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Ticks [start, stop) of one array; StoreError naming the array and ticks when a chunk
+        cannot be decoded (corrupt or truncated on disk)."""
+        stop = self.ticks if stop is None else min(stop, self.ticks)
+        try:
+            return self.group[name][start:stop]
+        except Exception as error:  # codecs raise their own types for damaged bytes
+            raise StoreError(
+                f"{self.path}: array {name!r}, ticks {start}-{stop}: a chunk is corrupt or truncated "
+                f"({type(error).__name__}: {error}); the ticks before it are still readable"
+            ) from None
+
+    def snapshots(self, chunk: int = CHUNK_TICKS) -> Iterator[tuple[float, int, Snapshot]]:
+        """(time, phase, snapshot) for every complete tick, read a chunk at a time."""
+        for start in range(0, self.ticks, chunk):
+            stop = min(start + chunk, self.ticks)
+            block = {
+                n: self.read(n, start, stop)
+                for n in ("time", "phase", "fields", "valid", "bar_index", "bar_progress", "clock")
+            }
+            for k in range(stop - start):
+                snapshot = Snapshot(
+                    block["fields"][k],
+                    block["valid"][k],
+                    block["bar_index"][k],
+                    block["bar_progress"][k],
+                    block["clock"][k],
+                )
+                yield float(block["time"][k]), int(block["phase"][k]), snapshot
+
+
+class Recorder:
+    """Appends ticks to a store from a background thread, so the tick loop never waits on disk.
+    Ticks are written in batches; :meth:`close` flushes and waits."""
+
+    def __init__(self, store: Store, batch: int = 32):
+        self.store = store
+        self.batch = batch
+        self.queue: Queue = Queue()
+        self.pending: list[tuple] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="bpjax-recorder", daemon=True)
+        self.thread.start()
+
+    def tick(self, t: float, phase: int, snapshot: Snapshot, output) -> None:
+        """Queue one tick; ``output`` is the engine's TickOutput (device arrays are read in the
+        writer thread, not here)."""
+        if self.error is not None:
+            raise StoreError(f"recording to {self.store.path} failed: {self.error}")
+        outputs = (output.bias, output.confidence, output.category_scores, output.status, output.price)
+        for array in outputs:
+            if hasattr(array, "copy_to_host_async"):
+                array.copy_to_host_async()
+        self.pending.append((t, phase, snapshot, outputs))
+        if len(self.pending) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.queue.put(self.pending)
+            self.pending = []
+
+    def close(self) -> None:
+        self.flush()
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise StoreError(f"recording to {self.store.path} failed: {self.error}")
+
+    def _run(self) -> None:
+        while True:
+            items = self.queue.get()
+            if items is None:
+                return
+            try:
+                rows = {
+                    "time": np.array([i[0] for i in items], np.float64),
+                    "phase": np.array([i[1] for i in items], np.int8),
+                    "fields": np.stack([i[2].fields for i in items]).astype(np.float32),
+                    "valid": np.stack([i[2].valid for i in items]),
+                    "bar_index": np.stack([i[2].bar_index for i in items]).astype(np.int32),
+                    "bar_progress": np.stack([i[2].bar_progress for i in items]).astype(np.float32),
+                    "clock": np.stack([i[2].clock for i in items]).astype(np.float32),
+                }
+                for k, name in enumerate(("bias", "confidence", "categories", "status", "price")):
+                    rows[f"out/{name}"] = np.stack([np.asarray(i[3][k]) for i in items])
+                self.store.append(rows)
+            except BaseException as error:  # surfaced to the tick loop at the next tick
+                self.error = error
+                return
