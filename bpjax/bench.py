@@ -327,86 +327,69 @@ def format_report(report: dict) -> str:
 
 
 # --- feed throughput ----------------------------------------------------------------------------
-def _wire_frames(config: Config, seconds: int, seed: int = 11) -> dict[str, list[list[str]]]:
-    """Per venue, per simulated second, the text frames the wire-level simulator sends."""
+def _wire_frames(config: Config, seconds: int, seed: int = 11):
+    """Per venue: the book snapshots a client starts from (one per symbol, as each venue sends
+    them) and, per simulated second, the text frames the wire-level simulator sends."""
     import json
 
-    from bpjax.defines import BINANCE
-    from bpjax.feeds.wiresim import WireMarket
+    from bpjax.defines import BINANCE, VENUES
+    from bpjax.feeds.wiresim import WireMarket, binance_combined
 
     market = WireMarket(config, seed=seed)
     start = config.start_time().timestamp()
     market.step(start)
+    snapshots = {v: {s: market.snapshot_message(v, s, start) for s in config.symbols} for v in VENUES}
     out: dict[str, list[list[str]]] = {}
     for second in range(1, seconds + 1):
         for venue, frames in market.step(start + second).items():
             texts = []
             for key, payload in frames:
                 text = json.dumps(payload, separators=(",", ":"))
-                texts.append(f'{{"stream":"{key}","data":{text}}}' if venue == BINANCE else text)
+                texts.append(binance_combined(key, text) if venue == BINANCE else text)
             out.setdefault(venue, []).append(texts)
-    return out
+    return snapshots, out
 
 
-def _adapter(venue: str, config: Config, market_contracts: dict[str, float]):
+def _adapter(venue: str, config: Config, snapshots: dict[str, dict]):
+    """The venue's adapter with every book loaded from the venue's own snapshot message."""
+    import json
+
     from bpjax.defines import BINANCE, BYBIT
     from bpjax.feeds.binance import BinanceAdapter
     from bpjax.feeds.bybit import BybitAdapter
     from bpjax.feeds.okx import OkxAdapter, okx_instrument
+    from bpjax.feeds.wiresim import CONTRACT_VALUES
 
     if venue == BINANCE:
-        return BinanceAdapter(config.symbols)
+        adapter = BinanceAdapter(config.symbols)
+        for symbol, body in snapshots.items():
+            adapter.on_depth_snapshot(symbol, body, 0.0)
+        return adapter
     if venue == BYBIT:
-        return BybitAdapter(config.symbols)
-    return OkxAdapter(config.symbols, {okx_instrument(s): v for s, v in market_contracts.items()})
-
-
-def _load_snapshot(adapter, venue: str, symbol: str, sequence: int, bids: list, asks: list) -> None:
-    import json
-
-    from bpjax.defines import BINANCE, BYBIT
-    from bpjax.feeds.okx import okx_instrument
-
-    if venue == BINANCE:
-        adapter.on_depth_snapshot(symbol, {"lastUpdateId": sequence, "bids": bids, "asks": asks}, 0.0)
-    elif venue == BYBIT:
-        data = {"s": symbol, "b": bids, "a": asks, "u": sequence, "seq": sequence}
-        adapter.on_frame(
-            json.dumps({"topic": f"orderbook.200.{symbol}", "type": "snapshot", "ts": 0, "data": data}), 0.0
-        )
+        adapter = BybitAdapter(config.symbols)
     else:
-        row = {
-            "asks": [[p, q, "0", "1"] for p, q in asks],
-            "bids": [[p, q, "0", "1"] for p, q in bids],
-            "ts": "0",
-            "checksum": 0,
-            "prevSeqId": -1,
-            "seqId": sequence,
-        }
-        arg = {"channel": "books", "instId": okx_instrument(symbol)}
-        adapter.on_frame(json.dumps({"arg": arg, "action": "snapshot", "data": [row]}), 0.0)
+        contracts = {okx_instrument(s): CONTRACT_VALUES.get(s, 1.0) for s in config.symbols}
+        adapter = OkxAdapter(config.symbols, contracts)
+    for message in snapshots.values():
+        adapter.feed(json.dumps(message), 0.0)
+    return adapter
 
 
 TRADE_MARKERS = {"binance": '"e":"aggTrade"', "bybit": '"topic":"publicTrade.', "okx": '"channel":"trades"'}
 
 
-def _feed_pipeline(venue: str, config: Config, per_second: list[list[str]], contracts, repeats: int):
+def _feed_pipeline(venue: str, config: Config, snapshots: dict, per_second: list[list[str]], repeats: int):
     """Best seconds over ``repeats`` for frames -> adapter -> columnar events -> accumulator, and
     for ``json.loads`` alone."""
     import json
 
-    from bpjax.feeds.wiresim import WireMarket
     from bpjax.snapshot import Accumulator
 
     best, json_best, problems = float("inf"), float("inf"), 0
     start = config.start_time().timestamp()
     for _ in range(repeats):
-        adapter, accumulator = _adapter(venue, config, contracts), Accumulator(config)
-        market = WireMarket(config, seed=11)
-        market.step(start)
-        for symbol in config.symbols:  # each venue's own snapshot, as after subscribing
-            sequence, bids, asks = market.book_snapshot(venue, symbol)
-            _load_snapshot(adapter, venue, symbol, sequence, bids, asks)
+        adapter, accumulator = _adapter(venue, config, snapshots), Accumulator(config)
+        adapter.take(), adapter.flush_books(start)  # the snapshots themselves are not timed
         began = time.perf_counter()
         for second, texts in enumerate(per_second):
             for text in texts:
@@ -429,16 +412,13 @@ def bench_feeds(config: Config, seconds: int = 120, repeats: int = 3) -> dict[st
     The frames are what the wire-level simulator sends for the configured symbols (books start
     from each venue's snapshot); ``trades`` runs the trade frames alone. ``json_only`` is the
     floor: ``json.loads`` of the same frames. The Rust reference parses a trade in ~0.7 us."""
-    from bpjax.feeds.wiresim import CONTRACT_VALUES
-
-    frames = _wire_frames(config, seconds)
-    contracts = {s: CONTRACT_VALUES.get(s, 1.0) for s in config.symbols}
+    snapshots, frames = _wire_frames(config, seconds)
     results = []
     for venue, per_second in frames.items():
         trades = [[t for t in texts if TRADE_MARKERS[venue] in t] for texts in per_second]
         for kind, selection in (("all", per_second), ("trades", trades)):
             count = sum(len(texts) for texts in selection)
-            best, json_best, problems = _feed_pipeline(venue, config, selection, contracts, repeats)
+            best, json_best, problems = _feed_pipeline(venue, config, snapshots[venue], selection, repeats)
             results.append(
                 {
                     "venue": venue,

@@ -105,9 +105,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _drive(runner, args, work, cleanup=()):
+    """Attach the JSONL sink and the live view ``args`` ask for, run ``work()`` (Ctrl-C ends it
+    with what it did so far), close everything, print the final table when piped."""
+    from bpjax.runner import JsonlSink, TableView
+
+    sink = JsonlSink(args.jsonl) if args.jsonl else None
+    view = None if args.quiet else TableView(runner)
+    runner.sinks += [s for s in (sink, view) if s is not None]
+    try:
+        summary = work()
+    except KeyboardInterrupt:
+        summary = runner.summary
+    finally:
+        if sink:
+            sink.close()
+        for close in cleanup:
+            close()
+    if view is not None and not view.tty:
+        print(view.render())
+    return summary
+
+
 def _run(args) -> int:
     from bpjax.engine import enable_compilation_cache
-    from bpjax.runner import FeedSource, JsonlSink, Runner, SimSource, TableView
+    from bpjax.runner import FeedSource, Runner, SimSource
 
     config = load_config(args.config)
     enable_compilation_cache(config.engine.compilation_cache)
@@ -115,40 +137,23 @@ def _run(args) -> int:
         source = SimSource(config, seed=args.seed)
     else:
         source = FeedSource(config, wire_sim=args.source == "wire-sim", seed=args.seed)
+    cleanup = [source.close] if hasattr(source, "close") else []
     recorder = None
     if args.record:
         from bpjax.cards import REGISTRY
         from bpjax.store import Recorder, Store
 
         recorder = Recorder(Store.create_or_resume(args.record, config, REGISTRY.categories))
+        cleanup.append(recorder.close)
     runner = Runner(config, source=source, with_cards=args.with_cards, recorder=recorder)
-    sink = JsonlSink(args.jsonl) if args.jsonl else None
-    if sink:
-        runner.sinks.append(sink)
-    view = None
-    if not args.quiet:
-        view = TableView(runner)
-        runner.sinks.append(view)
-    try:
-        summary = runner.run(ticks=args.ticks)
-    except KeyboardInterrupt:
-        summary = runner.summary
-    finally:
-        if sink:
-            sink.close()
-        if hasattr(source, "close"):
-            source.close()
-        if recorder is not None:
-            recorder.close()
-    if view is not None and not view.tty:
-        print(view.render())
+    summary = _drive(runner, args, lambda: runner.run(ticks=args.ticks), cleanup)
     print(json.dumps({"summary": summary.as_dict()}), file=sys.stderr)
     return 0
 
 
 def _replay(args) -> int:
     from bpjax.engine import enable_compilation_cache
-    from bpjax.runner import JsonlSink, Runner, TableView
+    from bpjax.runner import Runner
     from bpjax.store import Store
 
     store = Store.open(args.path)
@@ -160,19 +165,7 @@ def _replay(args) -> int:
         raise StoreError(f"{args.path} holds symbols/timeframes other than {args.config}'s")
     enable_compilation_cache(config.engine.compilation_cache)
     runner = Runner(config, with_cards=args.with_cards)
-    sink = JsonlSink(args.jsonl) if args.jsonl else None
-    if sink:
-        runner.sinks.append(sink)
-    view = None if args.quiet else TableView(runner)
-    if view is not None:
-        runner.sinks.append(view)
-    try:
-        summary = runner.replay(store, speed=args.speed)
-    finally:
-        if sink:
-            sink.close()
-    if view is not None and not view.tty:
-        print(view.render())
+    summary = _drive(runner, args, lambda: runner.replay(store, speed=args.speed))
     print(json.dumps({"summary": {"ticks_in_store": store.ticks, **summary.as_dict()}}), file=sys.stderr)
     return 0
 

@@ -122,29 +122,25 @@ class SimulatorConfig:
     warmup_step_seconds: int = setting(3_600, low=1, high=86_400)
 
 
-def _url(default: str, doc: str) -> Any:
-    return setting(default, doc=doc)
-
-
 @dataclass(frozen=True, kw_only=True)
 class BinanceVenue:
     enabled: bool = setting(True)
-    ws_url: str = _url("wss://fstream.binance.com", "root: /public and /market entry points below it")
-    rest_url: str = _url("https://fapi.binance.com", "REST base")
+    ws_url: str = setting("wss://fstream.binance.com", doc="root: /public and /market entry points below it")
+    rest_url: str = setting("https://fapi.binance.com", doc="REST base")
 
 
 @dataclass(frozen=True, kw_only=True)
 class BybitVenue:
     enabled: bool = setting(True)
-    ws_url: str = _url("wss://stream.bybit.com/v5/public/linear", "public linear socket")
-    rest_url: str = _url("https://api.bybit.com", "REST base")
+    ws_url: str = setting("wss://stream.bybit.com/v5/public/linear", doc="public linear socket")
+    rest_url: str = setting("https://api.bybit.com", doc="REST base")
 
 
 @dataclass(frozen=True, kw_only=True)
 class OkxVenue:
     enabled: bool = setting(True)
-    ws_url: str = _url("wss://ws.okx.com:8443/ws/v5/public", "public socket")
-    rest_url: str = _url("https://www.okx.com", "REST base")
+    ws_url: str = setting("wss://ws.okx.com:8443/ws/v5/public", doc="public socket")
+    rest_url: str = setting("https://www.okx.com", doc="REST base")
 
 
 @dataclass(frozen=True, kw_only=True)

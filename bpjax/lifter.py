@@ -188,9 +188,9 @@ def run_cards(
     (3, stream, mode, tf, sym), latest/fresh (field, sym), scale (mode,), progress and
     bar_seconds (tf,), card_params (mode, param), clock (4,). ``lag`` is the ring length (caps lookbacks);
     ``benchmark`` the benchmark symbol's index on the symbol axis. Without ``values`` the cards'
-    raw readings are not computed (``value`` is None): the aggregation never reads them, and at
-    21 symbols writing them costs a tenth of the tick. A card is then flagged non-finite on its
-    direction, strength and confidence alone.
+    raw readings are not computed (``value`` is None): the aggregation never reads them, and
+    computing them cost ~9 % of the 2,100-symbol tick (A/B in BENCHMARKS.md). A card is then
+    flagged non-finite on its direction, strength and confidence alone.
     """
     parts = 4 if values else 3
     cards = registry.cards

@@ -218,34 +218,47 @@ class Accumulator:
         notional = price * qty
         buy = side > 0
         large = notional >= self.large_notional
-        v = self.values
-        np.add.at(v[:, _F["volume"]], idx, qty)
-        np.add.at(v[:, _F["buy_volume"]], idx, np.where(buy, qty, 0.0))
-        np.add.at(v[:, _F["sell_volume"]], idx, np.where(buy, 0.0, qty))
-        np.add.at(v[:, _F["trade_count"]], idx, 1.0)
-        np.add.at(v[:, _F["turnover"]], idx, notional)
-        np.add.at(v[:, _F["large_buy_notional"]], idx, np.where(buy & large, notional, 0.0))
-        np.add.at(v[:, _F["large_sell_notional"]], idx, np.where(~buy & large, notional, 0.0))
+        self._add_flows(
+            idx,
+            event.recv_ts,
+            volume=qty,
+            buy_volume=np.where(buy, qty, 0.0),
+            sell_volume=np.where(buy, 0.0, qty),
+            trade_count=np.ones_like(qty),
+            turnover=notional,
+            large_buy_notional=np.where(buy & large, notional, 0.0),
+            large_sell_notional=np.where(~buy & large, notional, 0.0),
+        )
+        if event.venue == self.primary:
+            self._fold_ohlc(idx, price, price, price, price, event.recv_ts)
+
+    def _add_flows(self, idx: np.ndarray, recv_ts: float, **flows: np.ndarray) -> None:
+        """Add flow rows into the tick's sums; only the named flow fields become data."""
+        for name, values in flows.items():
+            np.add.at(self.values[:, _F[name]], idx, values)
+        fields = [_F[name] for name in flows]
         unique = np.unique(idx)
-        self._touch(unique, _FLOW_FIELDS, event.recv_ts)
-        self.has_value[np.ix_(unique, _FLOW_FIELDS)] = True
-        if event.venue != self.primary:
-            return
-        # OHLC from the primary venue, in arrival order
+        self.has_value[np.ix_(unique, fields)] = True
+        self._touch(unique, fields, recv_ts)
+
+    def _fold_ohlc(self, idx, open_, high, low, close, recv_ts: float) -> None:
+        """Fold primary-venue rows, in arrival order, into the tick's OHLC: a symbol's first row of
+        the tick opens it, highs and lows extend it, its last row closes it (and is the last price)."""
+        v = self.values
         first_sym, first_pos = np.unique(idx, return_index=True)
         last_pos = idx.size - 1 - np.unique(idx[::-1], return_index=True)[1]
-        opening = first_sym[~self.tick_traded[first_sym]]
-        opening_pos = first_pos[~self.tick_traded[first_sym]]
-        v[opening, _F["open"]] = price[opening_pos]
+        new = ~self.tick_traded[first_sym]
+        opening, opening_pos = first_sym[new], first_pos[new]
+        v[opening, _F["open"]] = open_[opening_pos]
         v[opening, _F["high"]] = -np.inf
         v[opening, _F["low"]] = np.inf
-        np.maximum.at(v[:, _F["high"]], idx, price)
-        np.minimum.at(v[:, _F["low"]], idx, price)
-        v[first_sym, _F["close"]] = price[last_pos]
-        self.last_price[first_sym] = price[last_pos]
+        np.maximum.at(v[:, _F["high"]], idx, high)
+        np.minimum.at(v[:, _F["low"]], idx, low)
+        v[first_sym, _F["close"]] = close[last_pos]
+        self.last_price[first_sym] = close[last_pos]
         self.tick_traded[first_sym] = True
         self.has_value[np.ix_(first_sym, _PRICE_FIELDS)] = True
-        self._touch(first_sym, _PRICE_FIELDS, event.recv_ts)
+        self._touch(first_sym, _PRICE_FIELDS, recv_ts)
 
     def _on_book(self, event: BookLevels) -> None:
         best_bid, best_ask = event.bid_price[:, 0], event.ask_price[:, 0]
@@ -354,29 +367,20 @@ class Accumulator:
         keep = ordered & (event.buy_volume <= event.volume) & (event.volume >= 0)
         if not keep.any():
             return
-        idx = idx[keep]
-        v = self.values
-        volume, buy = event.volume[keep], event.buy_volume[keep]
-        np.add.at(v[:, _F["volume"]], idx, volume)
-        np.add.at(v[:, _F["buy_volume"]], idx, buy)
-        np.add.at(v[:, _F["sell_volume"]], idx, volume - buy)
-        np.add.at(v[:, _F["trade_count"]], idx, event.trade_count[keep])
-        np.add.at(v[:, _F["turnover"]], idx, event.turnover[keep])
-        flows = [_F[name] for name in ("volume", "buy_volume", "sell_volume", "trade_count", "turnover")]
-        self.has_value[np.ix_(np.unique(idx), flows)] = True  # large prints stay unknown: masked
-        self._touch(np.unique(idx), flows, event.recv_ts)
-        if event.venue != self.primary:
-            return
-        for k, i in enumerate(idx):  # a handful of bars per call (one per symbol)
-            row = np.flatnonzero(keep)[k]
-            if not self.tick_traded[i]:
-                v[i, _F["open"]], v[i, _F["high"]], v[i, _F["low"]] = event.open[row], -np.inf, np.inf
-            v[i, _F["high"]] = max(v[i, _F["high"]], event.high[row])
-            v[i, _F["low"]] = min(v[i, _F["low"]], event.low[row])
-            v[i, _F["close"]] = self.last_price[i] = event.close[row]
-            self.tick_traded[i] = True
-        self.has_value[np.ix_(np.unique(idx), _PRICE_FIELDS)] = True
-        self._touch(np.unique(idx), _PRICE_FIELDS, event.recv_ts)
+        idx, volume, buy = idx[keep], event.volume[keep], event.buy_volume[keep]
+        self._add_flows(  # large prints are not in a bar: they stay masked
+            idx,
+            event.recv_ts,
+            volume=volume,
+            buy_volume=buy,
+            sell_volume=volume - buy,
+            trade_count=event.trade_count[keep],
+            turnover=event.turnover[keep],
+        )
+        if event.venue == self.primary:
+            self._fold_ohlc(
+                idx, event.open[keep], event.high[keep], event.low[keep], event.close[keep], event.recv_ts
+            )
 
     def _on_ratio(self, event: PositioningRatio) -> None:
         idx, keep = self._rows("positioning", event.symbol, event.ratio, positive=(event.ratio,))

@@ -23,9 +23,10 @@ number of complete ticks. Every write appends to the arrays first and raises ``t
 store whose first ``ticks`` ticks are whole; reopening truncates what lies beyond and appends.
 A store made with another schema, config hash or symbol list is refused, never mixed.
 
-Chunks hold 256 ticks along time (a tick of 21 symbols is ~16 KB of fields and masks, so a
-chunk is ~4 MB before compression) and the whole of every other axis: appends touch one chunk
-per array, sequential reads stream whole chunks. zarr's default compression (zstd) applies.
+Chunks hold 256 ticks along time (a tick of 21 symbols is ~4 KB of fields and masks and ~7 KB
+of category scores, so a chunk is 1 to 2 MB before compression) and the whole of every other
+axis: appends touch one chunk per array, sequential reads stream whole chunks. zarr's default
+compression (zstd) applies.
 """
 
 from __future__ import annotations

@@ -261,7 +261,7 @@ def test_a_full_frame_queue_drops_and_counts_instead_of_growing():
         config = only(
             BINANCE, f"ws://127.0.0.1:{replay.port}", f"http://127.0.0.1:{replay.port}", queue_frames=100
         )
-        client = BinanceClient(config, BinanceAdapter(config.symbols), aiohttp.ClientSession)
+        client = BinanceClient(config, BinanceAdapter(config.symbols))
         client.session = aiohttp.ClientSession()
         connection = Connection("binance/market", f"{config.venues.binance.ws_url}/market/stream", client)
         task = asyncio.create_task(connection.run())

@@ -128,6 +128,9 @@ class Adapter:
 
     venue: str = ""
     feeds: tuple[str, ...] = ()
+    # message type (Binance event, Bybit topic kind, OKX channel) -> (feed it is counted under,
+    # name of the handler method)
+    handlers: dict[str, tuple[str, str]] = {}
 
     def __init__(self, symbols: Iterable[str]):
         self.symbols = tuple(symbols)
@@ -143,6 +146,7 @@ class Adapter:
         self._funding: dict[str, tuple] = {}
         self._interest: dict[str, tuple] = {}
         self._latest = float("-inf")  # latest receive time among buffered rows
+        self._dispatch = {kind: (feed, getattr(self, name)) for kind, (feed, name) in self.handlers.items()}
 
     # --- buffered rows --------------------------------------------------------------------------
     def feed(self, frame: str | bytes, recv_ts: float) -> None:
@@ -234,6 +238,13 @@ class Adapter:
     def live_symbols(self, now: float, within: float) -> tuple[str, ...]:
         """Symbols this venue sent anything about in the last ``within`` seconds."""
         return tuple(s for s in self.symbols if now - self.seen_at[s] <= within)
+
+    def handler(self, kind: object, what: str):
+        """(feed, bound handler) of a message type; None, counted as unknown, for any other."""
+        found = self._dispatch.get(kind) if isinstance(kind, str) else None  # (a list is unhashable)
+        if found is None:
+            self.bad("other", "unknown", f"{what} {kind!r}")
+        return found
 
     def guarded(self, feed: str, label: str, function, *args) -> None:
         """Run a handler; a Malformed or a missing/wrong-typed field is counted, never raised."""

@@ -53,20 +53,17 @@ RATIO_PATHS = {
 }
 BUFFER_DIFFS = 4096  # diffs kept per symbol while waiting for a snapshot
 
-# feed of each payload type ("e")
-_FEED = {
-    "aggTrade": "trades",
-    "trade": "trades",
-    "depthUpdate": "book",
-    "bookTicker": "bbo",
-    "markPriceUpdate": "mark",
-    "forceOrder": "liquidations",
-}
-
-
 class BinanceAdapter(Adapter):
     venue = BINANCE
     feeds = ("trades", "book", "bbo", "mark", "liquidations", "open_interest", "positioning", "other")
+    handlers = {
+        "aggTrade": ("trades", "_on_aggTrade"),
+        "trade": ("trades", "_on_trade"),
+        "depthUpdate": ("book", "_on_depthUpdate"),
+        "bookTicker": ("bbo", "_on_bookTicker"),
+        "markPriceUpdate": ("mark", "_on_markPriceUpdate"),
+        "forceOrder": ("liquidations", "_on_forceOrder"),
+    }
 
     def __init__(self, symbols: Iterable[str], depth_speed: str = "100ms"):
         super().__init__(symbols)
@@ -78,7 +75,6 @@ class BinanceAdapter(Adapter):
         self.last_bbo_id: dict[str, int] = {}
         self.bbo: dict[str, tuple[float, float, float, float]] = {}
         self.settled_rate: dict[str, float] = {}
-        self._handlers = {kind: (feed, getattr(self, f"_on_{kind}")) for kind, feed in _FEED.items()}
 
     # --- subscriptions --------------------------------------------------------------------------
     def streams(self) -> dict[str, list[str]]:
@@ -104,10 +100,10 @@ class BinanceAdapter(Adapter):
             return
         self.on_payload(message, recv_ts)
 
-    def on_payload(self, payload: object, recv_ts: float) -> list[Event]:
+    def on_payload(self, payload: object, recv_ts: float) -> None:
         if not isinstance(payload, dict):
             self.bad("other", "malformed", f"payload is a {type(payload).__name__}, expected an object")
-            return []
+            return
         kind = payload.get("e")
         if kind is None:
             if "result" in payload or "id" in payload:  # SUBSCRIBE/LIST acknowledgements
@@ -116,15 +112,11 @@ class BinanceAdapter(Adapter):
                 self.bad("other", "malformed", f"venue error {payload.get('code')}: {payload.get('msg')}")
             else:
                 self.bad("other", "unknown", "object without an event type")
-            return []
-        handler = self._handlers.get(kind)
-        if handler is None:
-            self.bad("other", "unknown", f"event type {kind!r}")
-            return []
-        if payload.get("st", 1) != 1:  # COIN-M rows on merged all-market streams
-            return []
+            return
+        handler = self.handler(kind, "event type")
+        if handler is None or payload.get("st", 1) != 1:  # (st != 1: COIN-M rows after the merge)
+            return
         self.guarded(handler[0], kind, handler[1], payload, recv_ts)
-        return []
 
     def _symbol(self, payload: dict, feed: str, key: str = "s") -> str | None:
         symbol = payload[key]
@@ -134,10 +126,10 @@ class BinanceAdapter(Adapter):
         self.saw(symbol)
         return symbol
 
-    def _trade(self, payload: dict, recv_ts: float, trade_id: int) -> list[Event]:
+    def _trade(self, payload: dict, recv_ts: float, trade_id: int) -> None:
         symbol = self._symbol(payload, "trades")
         if symbol is None:
-            return []
+            return
         health = self.count("trades", recv_ts)
         if not isinstance(payload["m"], bool):
             raise Malformed(f"m is {payload['m']!r}, expected true/false")
@@ -145,26 +137,25 @@ class BinanceAdapter(Adapter):
         if previous is not None:
             if trade_id <= previous:
                 health.out_of_order += 1
-                return []
+                return
             if trade_id != previous + 1:
                 health.gaps += 1
         price, qty, ts = number(payload["p"], "p"), number(payload["q"], "q"), millis(payload["T"], "T")
         self.last_trade_id[symbol] = trade_id
         self.trade(symbol, ts, price, qty, -1 if payload["m"] else 1)
-        return []
 
-    def _on_aggTrade(self, payload: dict, recv_ts: float) -> list[Event]:
+    def _on_aggTrade(self, payload: dict, recv_ts: float) -> None:
         return self._trade(payload, recv_ts, int(payload["a"]))
 
-    def _on_trade(self, payload: dict, recv_ts: float) -> list[Event]:
+    def _on_trade(self, payload: dict, recv_ts: float) -> None:
         if payload.get("X", "MARKET") != "MARKET":  # insurance-fund / ADL fills are not taker flow
-            return []
+            return
         return self._trade(payload, recv_ts, int(payload["t"]))
 
-    def _on_markPriceUpdate(self, payload: dict, recv_ts: float) -> list[Event]:
+    def _on_markPriceUpdate(self, payload: dict, recv_ts: float) -> None:
         symbol = self._symbol(payload, "mark")
         if symbol is None:
-            return []
+            return
         self.count("mark", recv_ts)
         ts = millis(payload["E"], "E")
         mark, index = number(payload["p"], "p"), number(payload["i"], "i")
@@ -173,15 +164,14 @@ class BinanceAdapter(Adapter):
             predicted = number(payload["r"], "r")
             rate = self.settled_rate.get(symbol, predicted)
             self.funding(symbol, ts, rate, predicted, millis(payload["T"], "T"))
-        return []
 
-    def _on_forceOrder(self, payload: dict, recv_ts: float) -> list[Event]:
+    def _on_forceOrder(self, payload: dict, recv_ts: float) -> None:
         order = payload["o"]
         if order.get("st", 1) != 1:
-            return []
+            return
         symbol = self._symbol(order, "liquidations")
         if symbol is None:
-            return []
+            return
         self.count("liquidations", recv_ts)
         side = {"SELL": LONG_LIQUIDATED, "BUY": SHORT_LIQUIDATED}.get(order["S"])
         if side is None:
@@ -193,17 +183,16 @@ class BinanceAdapter(Adapter):
         if qty <= 0:
             qty = number(order["q"], "o.q")
         self.liquidation(symbol, millis(order["T"], "o.T"), side, price, qty)
-        return []
 
-    def _on_bookTicker(self, payload: dict, recv_ts: float) -> list[Event]:
+    def _on_bookTicker(self, payload: dict, recv_ts: float) -> None:
         symbol = self._symbol(payload, "bbo")
         if symbol is None:
-            return []
+            return
         health = self.count("bbo", recv_ts)
         update = int(payload["u"])
         if update <= self.last_bbo_id.get(symbol, -1):
             health.out_of_order += 1
-            return []
+            return
         self.last_bbo_id[symbol] = update
         self.bbo[symbol] = (
             number(payload["b"], "b"),
@@ -211,13 +200,12 @@ class BinanceAdapter(Adapter):
             number(payload["a"], "a"),
             number(payload["A"], "A"),
         )
-        return []
 
     # --- the book -------------------------------------------------------------------------------
-    def _on_depthUpdate(self, payload: dict, recv_ts: float) -> list[Event]:
+    def _on_depthUpdate(self, payload: dict, recv_ts: float) -> None:
         symbol = self._symbol(payload, "book")
         if symbol is None:
-            return []
+            return
         self.count("book", recv_ts)
         diff = (
             int(payload["U"]),
@@ -230,9 +218,8 @@ class BinanceAdapter(Adapter):
         book = self.books[symbol]
         if not book.synced:
             self.pending[symbol].append(diff)
-            return []
+            return
         self._apply_diff(symbol, diff)
-        return []
 
     def _apply_diff(self, symbol: str, diff: tuple) -> bool:
         """Apply one diff to a synced book; False (and a resync request) when it breaks the chain."""

@@ -24,7 +24,6 @@ from collections import deque
 from collections.abc import Iterable
 
 from bpjax.defines import BYBIT, LONG_LIQUIDATED, SHORT_LIQUIDATED
-from bpjax.events import Event
 from bpjax.feeds.base import Adapter, Malformed, levels, millis, number, optional_number
 
 SEEN_TRADES = 2048  # trade ids remembered per symbol to drop repeats after a reconnect
@@ -33,6 +32,12 @@ SEEN_TRADES = 2048  # trade ids remembered per symbol to drop repeats after a re
 class BybitAdapter(Adapter):
     venue = BYBIT
     feeds = ("trades", "book", "tickers", "liquidations", "other")
+    handlers = {
+        "publicTrade": ("trades", "_on_trades"),
+        "orderbook": ("book", "_on_book"),
+        "tickers": ("tickers", "_on_ticker"),
+        "allLiquidation": ("liquidations", "_on_liquidations"),
+    }
 
     def __init__(self, symbols: Iterable[str], depth: int = 200):
         super().__init__(symbols)
@@ -69,14 +74,8 @@ class BybitAdapter(Adapter):
             return
         kind, _, symbol = topic.rpartition(".")
         kind = kind.split(".")[0]
-        handler = {
-            "publicTrade": ("trades", self._on_trades),
-            "orderbook": ("book", self._on_book),
-            "tickers": ("tickers", self._on_ticker),
-            "allLiquidation": ("liquidations", self._on_liquidations),
-        }.get(kind)
+        handler = self.handler(kind, "topic")
         if handler is None:
-            self.bad("other", "unknown", f"topic {kind!r}")
             return
         feed, function = handler
         if symbol not in self.known:
@@ -86,7 +85,7 @@ class BybitAdapter(Adapter):
         self.saw(symbol)
         self.guarded(feed, kind, function, symbol, message, recv_ts)
 
-    def _on_trades(self, symbol: str, message: dict, recv_ts: float) -> list[Event]:
+    def _on_trades(self, symbol: str, message: dict, recv_ts: float) -> None:
         order, seen = self.seen[symbol]
         for row in message["data"]:
             trade_id = row["i"]
@@ -101,9 +100,8 @@ class BybitAdapter(Adapter):
             seen.add(trade_id)
             if len(order) > SEEN_TRADES:
                 seen.discard(order.popleft())
-        return []
 
-    def _on_book(self, symbol: str, message: dict, recv_ts: float) -> list[Event]:
+    def _on_book(self, symbol: str, message: dict, recv_ts: float) -> None:
         data, book, health = message["data"], self.books[symbol], self.health["book"]
         update = int(data["u"])
         bids, asks = levels(data["b"], "b"), levels(data["a"], "a")
@@ -116,22 +114,21 @@ class BybitAdapter(Adapter):
             self.needs_resubscribe.discard(symbol)
         elif message["type"] == "delta":
             if not book.synced:
-                return []  # waiting for the snapshot a resubscription brings
+                return  # waiting for the snapshot a resubscription brings
             if update == book.sequence:
-                return []  # a repeat
+                return  # a repeat
             if update != book.sequence + 1:
                 health.gaps += 1
                 book.clear()
                 self.needs_resubscribe.add(symbol)
                 self.resyncing.add(symbol)
-                return []
+                return
             book.apply(bids, asks, update, ts)
         else:
             raise Malformed(f"type is {message['type']!r}, expected snapshot or delta")
         self.touched(symbol)
-        return []
 
-    def _on_ticker(self, symbol: str, message: dict, recv_ts: float) -> list[Event]:
+    def _on_ticker(self, symbol: str, message: dict, recv_ts: float) -> None:
         data = message["data"]
         if not isinstance(data, dict):
             raise Malformed("tickers data is not an object")
@@ -140,7 +137,7 @@ class BybitAdapter(Adapter):
         elif symbol in self.tickers:
             self.tickers[symbol].update(data)
         else:
-            return []  # a delta before any snapshot has nothing to merge into
+            return  # a delta before any snapshot has nothing to merge into
         state = self.tickers[symbol]
         ts = millis(message["ts"], "ts")
         if state.get("markPrice", "") != "":
@@ -157,9 +154,8 @@ class BybitAdapter(Adapter):
         key = "singleOpenInterest" if state.get("singleOpenInterest", "") != "" else "openInterest"
         if state.get(key, "") != "":
             self.interest(symbol, ts, number(state[key], key))
-        return []
 
-    def _on_liquidations(self, symbol: str, message: dict, recv_ts: float) -> list[Event]:
+    def _on_liquidations(self, symbol: str, message: dict, recv_ts: float) -> None:
         rows = []
         for row in message["data"]:
             position = {"Buy": LONG_LIQUIDATED, "Sell": SHORT_LIQUIDATED}.get(row["S"])
@@ -168,4 +164,3 @@ class BybitAdapter(Adapter):
             rows.append((millis(row["T"], "T"), position, number(row["p"], "p"), number(row["v"], "v")))
         for ts, position, price, qty in rows:  # all rows valid: none half-applied
             self.liquidation(symbol, ts, position, price, qty)
-        return []

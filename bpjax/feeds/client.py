@@ -53,10 +53,12 @@ class Connection:
         url: str,
         client: VenueClient,
         on_open: Callable[[aiohttp.ClientWebSocketResponse], Awaitable[None]] | None = None,
-        keepalive: Callable[[aiohttp.ClientWebSocketResponse, float], Awaitable[None]] | None = None,
+        ping: tuple[str, float, bool] | None = None,
     ):
+        """``ping``: (text to send, seconds between pings, only when the socket has been idle
+        that long) for venues that want the client to ping; None when the server pings."""
         self.name, self.url, self.client = name, url, client
-        self.on_open, self.keepalive = on_open, keepalive
+        self.on_open, self.ping = on_open, ping
         self.connected = False
         self.reconnects = 0
         self.dropped = 0  # frames lost to a full queue
@@ -75,7 +77,7 @@ class Connection:
                     self.last_frame, self.force_reconnect = opened, False
                     if self.on_open is not None:
                         await self.on_open(ws)
-                    keepalive = asyncio.create_task(self._keepalive(ws)) if self.keepalive else None
+                    keepalive = asyncio.create_task(self._keepalive(ws)) if self.ping else None
                     try:
                         delivered = await self._read(ws, opened)
                     finally:
@@ -125,11 +127,15 @@ class Connection:
         return delivered
 
     async def _keepalive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        text, every, when_idle = self.ping  # type: ignore[misc]
+        pinged = time.monotonic()
         with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
-            step = min(1.0, self.client.config.feeds.silence_seconds / 6)
             while not ws.closed:
-                await asyncio.sleep(step)
-                await self.keepalive(ws, time.monotonic() - self.last_frame)  # type: ignore[misc]
+                await asyncio.sleep(min(1.0, every / 2))
+                now = time.monotonic()
+                if now - pinged >= every and (not when_idle or now - self.last_frame >= every):
+                    pinged = now
+                    await ws.send_str(text)
 
 
 class VenueClient:
@@ -137,12 +143,11 @@ class VenueClient:
 
     venue = ""
 
-    def __init__(self, config: Config, adapter: Adapter, session_factory):
+    def __init__(self, config: Config, adapter: Adapter):
         self.config = config
         self.adapter = adapter
         self.urls = getattr(config.venues, self.venue)
-        self.session_factory = session_factory
-        self.session: aiohttp.ClientSession = None  # type: ignore[assignment]
+        self.session: aiohttp.ClientSession = None  # type: ignore[assignment]  # made on the loop
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=config.feeds.queue_frames)
         self.outbox: list[Event] = []
         self.connections: list[Connection] = []
@@ -152,7 +157,7 @@ class VenueClient:
         self.frames_parsed = 0
 
     async def start(self) -> None:
-        self.session = self.session_factory()
+        self.session = aiohttp.ClientSession()
         await self.prepare()
         self.connections = self.make_connections()
         self.tasks = [asyncio.create_task(c.run()) for c in self.connections]
@@ -193,6 +198,21 @@ class VenueClient:
 
     async def after_batch(self) -> None:
         """Resync books the adapter asked for."""
+
+    def snapshot_request(self, symbol: str) -> tuple[str, dict, Callable]:
+        """(REST path, query, adapter loader) of a book snapshot, for venues that resync by REST."""
+        raise NotImplementedError
+
+    async def _snapshots(self) -> None:
+        """Fetch a REST snapshot for every book the adapter wants rebuilt, once its diffs flow."""
+        while True:
+            for symbol in sorted(self.adapter.needs_snapshot):  # type: ignore[attr-defined]
+                if self.adapter.pending[symbol]:  # type: ignore[attr-defined]
+                    path, query, load = self.snapshot_request(symbol)
+                    body = await self.get_json(path, **query)
+                    if body is not None:
+                        load(symbol, body, time.time())
+            await asyncio.sleep(0.2)
 
     def carries_trades(self, connection: Connection) -> bool:
         """Whether the trades and liquidations streams run on this connection (their heartbeats
@@ -310,14 +330,8 @@ class BinanceClient(VenueClient):
     def jobs(self):
         return [self._snapshots(), self._poll_open_interest(), self._poll_ratios(), self._poll_funding()]
 
-    async def _snapshots(self) -> None:
-        while True:
-            for symbol in sorted(self.adapter.needs_snapshot):
-                if self.adapter.pending[symbol]:  # the stream runs: a snapshot can sync with it
-                    body = await self.get_json("/fapi/v1/depth", symbol=symbol, limit=1000)
-                    if body is not None:
-                        self.adapter.on_depth_snapshot(symbol, body, time.time())
-            await asyncio.sleep(0.2)
+    def snapshot_request(self, symbol: str) -> tuple[str, dict, Callable]:
+        return "/fapi/v1/depth", {"symbol": symbol, "limit": 1000}, self.adapter.on_depth_snapshot
 
     async def _poll_open_interest(self) -> None:
         while True:
@@ -350,19 +364,14 @@ class BybitClient(VenueClient):
     adapter: BybitAdapter
 
     def make_connections(self) -> list[Connection]:
-        return [Connection("bybit", self.urls.ws_url, self, self._subscribe, self._ping)]
+        every = min(BYBIT_PING_SECONDS, self.config.feeds.silence_seconds / 3)  # pongs feed the watchdog
+        ping = (json.dumps({"op": "ping"}), every, False)
+        return [Connection("bybit", self.urls.ws_url, self, self._subscribe, ping)]
 
     async def _subscribe(self, ws) -> None:
         topics = self.adapter.topics()
         for k in range(0, len(topics), 100):  # args of one request stay far below 21,000 characters
             await ws.send_str(json.dumps({"op": "subscribe", "args": topics[k : k + 100]}))
-
-    async def _ping(self, ws, idle: float) -> None:
-        now = time.monotonic()
-        every = min(BYBIT_PING_SECONDS, self.config.feeds.silence_seconds / 3)  # pongs feed the watchdog
-        if now - getattr(ws, "_bpjax_pinged", 0.0) >= every:
-            ws._bpjax_pinged = now  # type: ignore[attr-defined]
-            await ws.send_str(json.dumps({"op": "ping"}))
 
     def on_reconnect(self, connection: Connection) -> None:
         for symbol, book in self.adapter.books.items():
@@ -394,19 +403,13 @@ class OkxClient(VenueClient):
             log.warning("okx: no contract value for %s: their sizes are dropped", ", ".join(missing))
 
     def make_connections(self) -> list[Connection]:
-        return [Connection("okx", self.urls.ws_url, self, self._subscribe, self._ping)]
+        every = min(OKX_PING_SECONDS, self.config.feeds.silence_seconds / 3)
+        return [Connection("okx", self.urls.ws_url, self, self._subscribe, ("ping", every, True))]
 
     async def _subscribe(self, ws) -> None:
         args = self.adapter.subscriptions()
         for k in range(0, len(args), 100):
             await ws.send_str(json.dumps({"op": "subscribe", "args": args[k : k + 100]}))
-
-    async def _ping(self, ws, idle: float) -> None:
-        now = time.monotonic()
-        every = min(OKX_PING_SECONDS, self.config.feeds.silence_seconds / 3)
-        if idle >= every and now - getattr(ws, "_bpjax_pinged", 0.0) >= every:
-            ws._bpjax_pinged = now  # type: ignore[attr-defined]
-            await ws.send_str("ping")
 
     async def after_batch(self) -> None:
         if self.adapter.reconnect_requested:  # maintenance notice: reconnect now, on our terms
@@ -420,15 +423,9 @@ class OkxClient(VenueClient):
     def jobs(self):
         return [self._snapshots()]
 
-    async def _snapshots(self) -> None:
-        while True:
-            for symbol in sorted(self.adapter.needs_snapshot):
-                if self.adapter.pending[symbol]:
-                    instrument = next(i for i, s in self.adapter.instruments.items() if s == symbol)
-                    body = await self.get_json("/api/v5/market/books", instId=instrument, sz=400)
-                    if body is not None:
-                        self.adapter.on_rest_books(symbol, body, time.time())
-            await asyncio.sleep(0.2)
+    def snapshot_request(self, symbol: str) -> tuple[str, dict, Callable]:
+        query = {"instId": self.adapter.instrument_of[symbol], "sz": 400}
+        return "/api/v5/market/books", query, self.adapter.on_rest_books
 
 
 CLIENTS = {
@@ -469,7 +466,7 @@ class LiveFeeds:
             self.config = self.config.with_venues(self.exchange.venue_urls())
         for venue, (client_class, adapter_class) in CLIENTS.items():
             if getattr(self.config.venues, venue).enabled:
-                client = client_class(self.config, adapter_class(self.config.symbols), aiohttp.ClientSession)
+                client = client_class(self.config, adapter_class(self.config.symbols))
                 self.clients[venue] = client
                 await client.start()
         if not self.clients:
@@ -483,7 +480,7 @@ class LiveFeeds:
         async def gather():
             return [e for c in self.clients.values() for e in c.collect(time.time(), primary)]
 
-        return asyncio.run_coroutine_threadsafe(gather(), self.loop).result(timeout=10)
+        return self.call(gather(), timeout=10)  # type: ignore[return-value]
 
     def backfill(self, end: float) -> dict[float, list[Event]]:
         """History before ``end`` from the primary venue (1m klines), keyed by bar close time."""
@@ -502,7 +499,7 @@ class LiveFeeds:
             now = time.time()
             return {venue: client.health(now) for venue, client in self.clients.items()}
 
-        return asyncio.run_coroutine_threadsafe(gather(), self.loop).result(timeout=10)
+        return self.call(gather(), timeout=10)  # type: ignore[return-value]
 
     def call(self, coroutine, timeout: float = 120.0) -> object:
         """Run a coroutine on the feeds' loop (the backfill; tests use it to reach the servers)."""

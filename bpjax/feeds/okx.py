@@ -30,7 +30,6 @@ from collections import deque
 from collections.abc import Iterable
 
 from bpjax.defines import LONG_LIQUIDATED, OKX, SHORT_LIQUIDATED
-from bpjax.events import Event
 from bpjax.feeds.base import Adapter, Malformed, levels, millis, number
 from bpjax.feeds.book import OrderBook
 
@@ -62,6 +61,14 @@ def checksum(book: OrderBook, labels: dict[float, tuple[str, str]]) -> int:
 class OkxAdapter(Adapter):
     venue = OKX
     feeds = ("trades", "book", "mark", "funding", "open_interest", "liquidations", "other")
+    handlers = {
+        "trades": ("trades", "_on_trades"),
+        "books": ("book", "_on_books"),
+        "mark-price": ("mark", "_on_mark"),
+        "funding-rate": ("funding", "_on_funding"),
+        "open-interest": ("open_interest", "_on_open_interest"),
+        "liquidation-orders": ("liquidations", "_on_liquidations"),
+    }
 
     def __init__(
         self,
@@ -73,6 +80,7 @@ class OkxAdapter(Adapter):
         ``-USDT-SWAP`` of every symbol); ``contract_values`` maps instrument ids to ``ctVal``."""
         super().__init__(symbols)
         self.instruments = instruments or {okx_instrument(s): s for s in self.symbols}
+        self.instrument_of = {symbol: instrument for instrument, symbol in self.instruments.items()}
         self.contract_values = dict(contract_values or {})
         self.labels: dict[str, tuple[dict, dict]] = {s: ({}, {}) for s in self.symbols}
         self.pending: dict[str, deque] = {s: deque(maxlen=BUFFER_UPDATES) for s in self.symbols}
@@ -115,16 +123,8 @@ class OkxAdapter(Adapter):
         except (KeyError, TypeError) as error:
             self.bad("other", "malformed", f"frame without arg.channel/data ({error!r})")
             return
-        handler = {
-            "trades": ("trades", self._on_trades),
-            "books": ("book", self._on_books),
-            "mark-price": ("mark", self._on_mark),
-            "funding-rate": ("funding", self._on_funding),
-            "open-interest": ("open_interest", self._on_open_interest),
-            "liquidation-orders": ("liquidations", self._on_liquidations),
-        }.get(channel)
+        handler = self.handler(channel, "channel")
         if handler is None:
-            self.bad("other", "unknown", f"channel {channel!r}")
             return
         feed, function = handler
         self.count(feed, recv_ts)
@@ -134,7 +134,7 @@ class OkxAdapter(Adapter):
             else:
                 self.bad(feed, "malformed", f"{channel}: row is a {type(row).__name__}")
 
-    def _on_event(self, message: dict, recv_ts: float) -> list[Event]:
+    def _on_event(self, message: dict, recv_ts: float) -> None:
         event = message["event"]
         if event in ("subscribe", "unsubscribe"):
             self.count("other", recv_ts)
@@ -145,7 +145,6 @@ class OkxAdapter(Adapter):
             self.bad("other", "malformed", f"venue error {message.get('code')}: {message.get('msg')}")
         else:
             self.bad("other", "unknown", f"event {event!r}")
-        return []
 
     def _symbol(self, row: dict, message: dict, feed: str) -> str | None:
         instrument = row.get("instId") or message["arg"].get("instId")
@@ -162,54 +161,50 @@ class OkxAdapter(Adapter):
             self.bad(feed, "malformed", f"no contract value for {instrument!r}")
         return value
 
-    def _on_trades(self, row: dict, message: dict, recv_ts: float) -> list[Event]:
+    def _on_trades(self, row: dict, message: dict, recv_ts: float) -> None:
         symbol = self._symbol(row, message, "trades")
         value = self._contracts(row["instId"], "trades") if symbol else None
         if symbol is None or value is None:
-            return []
+            return
         side = {"buy": 1, "sell": -1}.get(row["side"])
         if side is None:
             raise Malformed(f"side is {row['side']!r}, expected buy or sell")
         qty = number(row["sz"], "sz") * value
         self.trade(symbol, millis(row["ts"], "ts"), number(row["px"], "px"), qty, side)
-        return []
 
-    def _on_mark(self, row: dict, message: dict, recv_ts: float) -> list[Event]:
+    def _on_mark(self, row: dict, message: dict, recv_ts: float) -> None:
         symbol = self._symbol(row, message, "mark")
         if symbol is None:
-            return []
+            return
         mark = number(row["markPx"], "markPx")
         self.mark(symbol, millis(row["ts"], "ts"), mark, float("nan"))
-        return []
 
-    def _on_funding(self, row: dict, message: dict, recv_ts: float) -> list[Event]:
+    def _on_funding(self, row: dict, message: dict, recv_ts: float) -> None:
         symbol = self._symbol(row, message, "funding")
         if symbol is None:
-            return []
+            return
         if row.get("fundingRate", "") == "":
             raise Malformed("no fundingRate")
         rate = number(row["fundingRate"], "fundingRate")
         ts = millis(row.get("ts", row["fundingTime"]), "ts")
         settles = millis(row["fundingTime"], "fundingTime")
         self.funding(symbol, ts, rate, rate, settles)
-        return []
 
-    def _on_open_interest(self, row: dict, message: dict, recv_ts: float) -> list[Event]:
+    def _on_open_interest(self, row: dict, message: dict, recv_ts: float) -> None:
         symbol = self._symbol(row, message, "open_interest")
         if symbol is None:
-            return []
+            return
         self.interest(symbol, millis(row["ts"], "ts"), number(row["oiCcy"], "oiCcy"))
-        return []
 
-    def _on_liquidations(self, row: dict, message: dict, recv_ts: float) -> list[Event]:
+    def _on_liquidations(self, row: dict, message: dict, recv_ts: float) -> None:
         if row.get("instType", "SWAP") != "SWAP":
-            return []
+            return
         symbol = self.instruments.get(row["instId"])
         if symbol is None:
-            return []  # one subscription carries every swap: other instruments are not errors
+            return  # one subscription carries every swap: other instruments are not errors
         value = self._contracts(row["instId"], "liquidations")
         if value is None:
-            return []
+            return
         ts, side, price, qty = [], [], [], []
         for detail in row["details"]:
             position = detail.get("posSide", "net")
@@ -224,13 +219,12 @@ class OkxAdapter(Adapter):
             qty.append(number(detail["sz"], "sz") * value)
         for row_ts, sign, px, size in zip(ts, side, price, qty, strict=True):
             self.liquidation(symbol, row_ts, sign, px, size)
-        return []
 
     # --- books ----------------------------------------------------------------------------------
-    def _on_books(self, row: dict, message: dict, recv_ts: float) -> list[Event]:
+    def _on_books(self, row: dict, message: dict, recv_ts: float) -> None:
         symbol = self._symbol(row, message, "book")
         if symbol is None:
-            return []
+            return
         instrument = message["arg"]["instId"]
         update = (
             message.get("action", "update"),
@@ -248,7 +242,6 @@ class OkxAdapter(Adapter):
         else:
             self.pending[symbol].append(update)
             self.needs_snapshot.add(symbol)
-        return []
 
     def _levels(self, symbol: str, instrument: str, side: int, rows: list) -> list[tuple[float, float]]:
         value = self.contract_values.get(instrument, 1.0)
@@ -323,7 +316,7 @@ class OkxAdapter(Adapter):
         """``/api/v5/market/books``: bootstrap or resync a book, then replay buffered updates (OKX's
         procedure: drop those with ``seqId`` <= the snapshot's; the first applied must satisfy
         ``prevSeqId`` <= snapshot ``seqId`` < ``seqId``). False: fetch again."""
-        instrument = next(i for i, s in self.instruments.items() if s == symbol)
+        instrument = self.instrument_of[symbol]
         try:
             row = body["data"][0]  # type: ignore[index]
             snapshot = (

@@ -65,6 +65,16 @@ def ms(t: float) -> int:
     return int(round(t * 1000.0))
 
 
+def okx_levels(levels) -> list[list[str]]:
+    """[price, size] pairs as OKX sends them: price, size, a deprecated "0", the order count."""
+    return [[p, q, "0", "1"] for p, q in levels]
+
+
+def binance_combined(stream: str, payload_text: str) -> str:
+    """A payload in Binance's combined-stream envelope (``/stream?streams=...``)."""
+    return f'{{"stream":"{stream}","data":{payload_text}}}'
+
+
 @dataclass
 class VenueBook:
     bids: dict[str, str] = field(default_factory=dict)
@@ -103,6 +113,7 @@ class WireMarket:
         self.books = {v: {s: VenueBook() for s in self.symbols} for v in VENUES}
         self.trade_ids = {v: dict.fromkeys(self.symbols, 1_000_000) for v in VENUES}
         self.contract_values = {s: CONTRACT_VALUES.get(s, 1.0) for s in self.symbols}
+        self.instruments = {okx_instrument(s): s for s in self.symbols}  # OKX instId -> symbol
         self.last_trade = {v: {} for v in VENUES}  # symbol -> price string sent last
         self.mark: dict[str, tuple[float, float, float]] = {}  # symbol -> (ts, mark, index)
         self.funding = {v: {} for v in VENUES}  # symbol -> (ts, rate, predicted, next)
@@ -117,19 +128,8 @@ class WireMarket:
         klines to serve for the engine's history backfill."""
         end = math.floor(now / 60.0) * 60.0
         self.clock = end - minutes * 60.0
-        quiet = (MarkPrice, Funding, OpenInterest, PositioningRatio)  # state only, no frames
         for _ in range(minutes):
-            events = self.sim.step(self.clock, self.clock + 60.0)
-            self.clock += 60.0
-            for event in events:
-                if isinstance(event, Trades) and event.venue == self.primary:
-                    for symbol, ts, price, qty, side in zip(
-                        event.symbol, event.ts, event.price, event.qty, event.side, strict=True
-                    ):
-                        self._kline(symbol, ts, float(decimal(price)), float(decimal(qty, 6)), side > 0)
-                elif isinstance(event, quiet):
-                    getattr(self, f"_{type(event).__name__}")(event, None)
-        self.clock = end
+            self.step(self.clock + 60.0, send=False)  # nobody listens to the past: no frames
 
     def _kline(self, symbol: str, ts: float, price: float, qty: float, buy: bool) -> None:
         """Fold a primary-venue trade into its 1m kline (Binance's array layout)."""
@@ -158,20 +158,23 @@ class WireMarket:
             row[9] += qty
             row[10] += qty * price
 
-    def step(self, now: float) -> dict[str, list[tuple[object, dict]]]:
-        """Advance the market to ``now`` (Unix s) and return each venue's frames."""
+    def step(self, now: float, send: bool = True) -> dict[str, list[tuple[object, dict]]]:
+        """Advance the market to ``now`` (Unix s) and return each venue's frames. Without ``send``
+        only the state the REST endpoints serve moves (klines, mark, funding, open interest,
+        ratios); encoding frames is most of a step's cost."""
+        frames: dict[str, list] = {v: [] for v in VENUES}
         if self.clock is None:
             self.clock = now - 1.0
         if now <= self.clock:
-            return {v: [] for v in VENUES}
+            return frames
         events = self.sim.step(self.clock, now)
         self.clock = now
-        frames: dict[str, list] = {v: [] for v in VENUES}
         for event in events:
             encode = getattr(self, f"_{type(event).__name__}", None)
-            if encode is not None:
-                encode(event, frames)
-        self._tickers(now, frames)
+            if encode is not None and (send or not isinstance(event, BookLevels | Liquidations)):
+                encode(event, frames if send else None)
+        if send:
+            self._tickers(now, frames)
         return frames
 
     # --- encoders -------------------------------------------------------------------------------
@@ -180,11 +183,13 @@ class WireMarket:
         for symbol, ts, price, qty, side in zip(
             event.symbol, event.ts, event.price, event.qty, event.side, strict=True
         ):
-            self.trade_ids[venue][symbol] += 1
-            trade_id, p = self.trade_ids[venue][symbol], decimal(price)
-            self.last_trade[venue][symbol] = p
+            trade_id, p = self.trade_ids[venue][symbol] + 1, decimal(price)
             if venue == self.primary:
                 self._kline(symbol, ts, float(p), float(decimal(qty, 6)), side > 0)
+            if frames is None:
+                continue
+            self.trade_ids[venue][symbol] = trade_id
+            self.last_trade[venue][symbol] = p
             if venue == BINANCE:
                 payload = {
                     "e": "aggTrade",
@@ -290,8 +295,8 @@ class WireMarket:
             else:
                 instrument = okx_instrument(symbol)
                 row = {
-                    "asks": [[p, q, "0", "1"] for p, q in ask_changes],
-                    "bids": [[p, q, "0", "1"] for p, q in bid_changes],
+                    "asks": okx_levels(ask_changes),
+                    "bids": okx_levels(bid_changes),
                     "ts": str(ts),
                     "checksum": 0,
                     "prevSeqId": previous,
@@ -301,10 +306,26 @@ class WireMarket:
                 frames[venue].append((("books", instrument), {"arg": arg, "action": "update", "data": [row]}))
 
     def book_snapshot(self, venue: str, symbol: str) -> tuple[int, list, list]:
+        """(sequence id, bids best first, asks best first) of a venue's current book."""
         book = self.books[venue][symbol]
         bids = sorted(([p, q] for p, q in book.bids.items()), key=lambda level: -float(level[0]))
         asks = sorted(([p, q] for p, q in book.asks.items()), key=lambda level: float(level[0]))
         return book.sequence, bids, asks
+
+    def snapshot_message(self, venue: str, symbol: str, now: float) -> dict:
+        """The book snapshot a venue sends: Binance's REST depth body, Bybit's first orderbook
+        message after a subscription, OKX's ``books`` snapshot."""
+        sequence, bids, asks = self.book_snapshot(venue, symbol)
+        t = ms(now)
+        if venue == BINANCE:
+            return {"lastUpdateId": sequence, "E": t, "T": t, "bids": bids, "asks": asks}
+        if venue == BYBIT:
+            topic = f"orderbook.200.{symbol}"
+            data = {"s": symbol, "b": bids, "a": asks, "u": sequence, "seq": sequence}
+            return {"topic": topic, "type": "snapshot", "ts": t, "data": data, "cts": t}
+        row = {"asks": okx_levels(asks), "bids": okx_levels(bids), "ts": str(t), "checksum": 0}
+        arg = {"channel": "books", "instId": okx_instrument(symbol)}
+        return {"arg": arg, "action": "snapshot", "data": [row | {"prevSeqId": -1, "seqId": sequence}]}
 
     def _MarkPrice(self, event: MarkPrice, frames) -> None:  # noqa: N802
         for k, symbol in enumerate(event.symbol):
@@ -465,7 +486,7 @@ class WireMarket:
 # --- servers --------------------------------------------------------------------------------------
 @dataclass
 class Faults:
-    """What a server does wrong, set by tests (and the ``bpjax wire-sim`` demo)."""
+    """What a server does wrong, set by the fault tests."""
 
     silent: bool = False  # accept connections, send nothing at all (a stalled link)
     quiet: bool = False  # no data frames, but replies (acks, pongs) still go out
@@ -485,7 +506,6 @@ class VenueServer:
         self.faults = Faults()
         self.sockets: dict[web.WebSocketResponse, dict] = {}
         self.sent = 0
-        self.connections = 0
         self.runner: web.AppRunner | None = None
         self.app = web.Application()
         self.app.middlewares.append(self._down_middleware)
@@ -525,9 +545,6 @@ class VenueServer:
     def rest_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def matches(self, subscription: dict, key) -> bool:
-        return key in subscription["keys"]
-
     def encode(self, subscription: dict, key, text: str) -> str:
         return text
 
@@ -542,7 +559,7 @@ class VenueServer:
                 self.faults.skip_sequence = False
             text = json.dumps(payload, separators=(",", ":"))
             for ws, subscription in list(self.sockets.items()):
-                if not self.matches(subscription, key):
+                if key not in subscription["keys"]:
                     continue
                 out = self.encode(subscription, key, text)
                 self.sent += 1
@@ -564,7 +581,6 @@ class VenueServer:
     async def _serve(self, request: web.Request, subscription: dict, on_text) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
         await ws.prepare(request)
-        self.connections += 1
         self.sockets[ws] = subscription
         try:
             async for message in ws:
@@ -631,7 +647,7 @@ class BinanceServer(VenueServer):
         return json.dumps({"code": 2, "msg": f"Invalid request: unknown method {method}", "id": ident})
 
     def encode(self, subscription: dict, key, text: str) -> str:
-        return f'{{"stream":"{key}","data":{text}}}' if subscription["combined"] else text
+        return binance_combined(key, text) if subscription["combined"] else text
 
     def _skip(self, payload: dict) -> bool:
         if payload.get("e") == "depthUpdate":
@@ -646,10 +662,7 @@ class BinanceServer(VenueServer):
         return symbol
 
     async def _depth(self, request: web.Request) -> web.Response:
-        symbol = self._symbol(request)
-        sequence, bids, asks = self.market.book_snapshot(BINANCE, symbol)
-        now = ms(time.time())
-        return web.json_response({"lastUpdateId": sequence, "E": now, "T": now, "bids": bids, "asks": asks})
+        return web.json_response(self.market.snapshot_message(BINANCE, self._symbol(request), time.time()))
 
     async def _open_interest(self, request: web.Request) -> web.Response:
         symbol = self._symbol(request)
@@ -760,10 +773,7 @@ class BybitServer(VenueServer):
                 for topic in topics:  # the first message of a book topic is its snapshot
                     if topic.startswith("orderbook."):
                         symbol = topic.rpartition(".")[2]
-                        sequence, bids, asks = self.market.book_snapshot(BYBIT, symbol)
-                        now = ms(time.time())
-                        data = {"s": symbol, "b": bids, "a": asks, "u": sequence, "seq": sequence}
-                        snapshot = {"topic": topic, "type": "snapshot", "ts": now, "data": data, "cts": now}
+                        snapshot = self.market.snapshot_message(BYBIT, symbol, time.time())
                         subscription["pending"].append(json.dumps(snapshot))
             else:
                 subscription["keys"].difference_update(topics)
@@ -806,20 +816,9 @@ class OkxServer(VenueServer):
         for arg, key in zip(args, keys, strict=True):
             if op == "subscribe":
                 subscription["keys"].add(key)
-                if key[0] == "books":
-                    symbol = next(s for s in self.market.symbols if okx_instrument(s) == key[1])
-                    sequence, bids, asks = self.market.book_snapshot(OKX, symbol)
-                    row = {
-                        "asks": [[p, q, "0", "1"] for p, q in asks],
-                        "bids": [[p, q, "0", "1"] for p, q in bids],
-                        "ts": str(ms(time.time())),
-                        "checksum": 0,
-                        "prevSeqId": -1,
-                        "seqId": sequence,
-                    }
-                    subscription["pending"].append(
-                        json.dumps({"arg": arg, "action": "snapshot", "data": [row]})
-                    )
+                if key[0] == "books" and key[1] in self.market.instruments:
+                    snapshot = self.market.snapshot_message(OKX, self.market.instruments[key[1]], time.time())
+                    subscription["pending"].append(json.dumps(snapshot))
             else:
                 subscription["keys"].discard(key)
             replies.append(
@@ -847,18 +846,12 @@ class OkxServer(VenueServer):
         return web.json_response({"code": "0", "msg": "", "data": rows})
 
     async def _books(self, request: web.Request) -> web.Response:
-        instrument = request.query.get("instId", "")
-        symbol = next((s for s in self.market.symbols if okx_instrument(s) == instrument), None)
+        symbol = self.market.instruments.get(request.query.get("instId", ""))
         if symbol is None:
             return web.json_response({"code": "51001", "msg": "Instrument ID does not exist", "data": []})
-        sequence, bids, asks = self.market.book_snapshot(OKX, symbol)
-        row = {
-            "asks": [[p, q, "0", "1"] for p, q in asks],
-            "bids": [[p, q, "0", "1"] for p, q in bids],
-            "ts": str(ms(time.time())),
-            "seqId": sequence,
-        }
-        return web.json_response({"code": "0", "msg": "", "data": [row]})
+        row = self.market.snapshot_message(OKX, symbol, time.time())["data"][0]
+        rest = {k: row[k] for k in ("asks", "bids", "ts", "seqId")}  # REST rows carry no checksum
+        return web.json_response({"code": "0", "msg": "", "data": [rest]})
 
 
 SERVERS = {BINANCE: BinanceServer, BYBIT: BybitServer, OKX: OkxServer}
@@ -880,7 +873,7 @@ class WireExchange:
             await server.start()
         if history_minutes:
             self.market.prehistory(time.time(), history_minutes)
-        self.market_step(time.time())  # books exist before the first client subscribes
+        self.market.step(time.time())  # books exist before the first client subscribes
         self.market.last_trade = {v: {} for v in VENUES}  # that step's frames went to nobody
         self._task = asyncio.create_task(self._run())
 
@@ -892,9 +885,6 @@ class WireExchange:
         for server in self.servers.values():
             await server.stop()
 
-    def market_step(self, now: float) -> dict:
-        return self.market.step(now)
-
     async def _run(self) -> None:
         while True:
             now = time.time()
@@ -902,7 +892,7 @@ class WireExchange:
             await asyncio.sleep(next_step - now)
             if self.paused:
                 continue
-            frames = self.market_step(next_step)
+            frames = self.market.step(next_step)
             for venue, server in self.servers.items():
                 await server.publish(frames[venue])
 
