@@ -93,8 +93,10 @@ def aggregate(
     membership: Float[Array, "card cat"],
     bar_volatility: Float[Array, "mode tf sym"],
     timeframe_seconds: Float[Array, " tf"],
+    shortest: int = 0,
 ) -> Aggregate:
-    """Internally (mode, sym) with the symbol axis innermost; outputs are (sym, mode, ...)."""
+    """Internally (mode, sym) with the symbol axis innermost; outputs are (sym, mode, ...).
+    ``shortest`` is the index of the shortest timeframe the data supports (the conflict check's)."""
     p = params.aggregation  # (mode, key)
 
     def setting(key):
@@ -130,7 +132,7 @@ def aggregate(
     numerator = card_sum(card_weight * (d * s * c))
     denominator = card_sum(jnp.abs(card_weight) * c)
     timeframe_bias = 100.0 * jnp.clip(safe_div(numerator, denominator), -1.0, 1.0)  # (mode, tf, sym)
-    short, long = timeframe_bias[:, 0], timeframe_bias[:, -1]
+    short, long = timeframe_bias[:, shortest], timeframe_bias[:, -1]
     threshold = setting("conflict_threshold")
     conflicted = (short * long < 0) & (jnp.abs(short) > threshold) & (jnp.abs(long) > threshold)
 

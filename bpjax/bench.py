@@ -431,3 +431,133 @@ def bench_feeds(config: Config, seconds: int = 120, repeats: int = 3) -> dict[st
                 }
             )
     return {"symbols": len(config.symbols), "simulated_seconds": seconds, "results": results}
+
+
+# --- replay throughput: the scan path, the per-tick path and the backtest-style peer -------------
+
+
+def _store_bytes(path: str) -> int:
+    return sum(
+        os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names
+    )
+
+
+def _talib_columnwise(fields: np.ndarray, valid: np.ndarray, config: Config, scales) -> tuple[float, int]:
+    """TA-Lib over whole histories, one call per indicator and series (backtest style): the
+    classic subset on every timeframe's bars (resampled from the ticks), per lookback scale.
+    Returns (seconds, calls)."""
+    import talib
+
+    from bpjax.fields import FIELD_INDEX
+
+    tick = config.engine.tick_seconds
+    close = fields[:, :, FIELD_INDEX["close"]].astype(np.float64)
+    high = fields[:, :, FIELD_INDEX["high"]].astype(np.float64)
+    low = fields[:, :, FIELD_INDEX["low"]].astype(np.float64)
+    volume = np.where(valid[:, :, FIELD_INDEX["volume"]], fields[:, :, FIELD_INDEX["volume"]], 0.0).astype(
+        np.float64
+    )
+    started = time.perf_counter()
+    calls = 0
+    for tf in config.timeframes:
+        n = max(1, tf.seconds // tick)
+        usable = close.shape[0] // n * n
+        shape = (usable // n, n, close.shape[1])
+        data = {  # (series, bar) arrays, the layout TA-Lib wants per call
+            "close": np.ascontiguousarray(close[:usable].reshape(shape)[:, -1].T),
+            "high": np.ascontiguousarray(high[:usable].reshape(shape).max(axis=1).T),
+            "low": np.ascontiguousarray(low[:usable].reshape(shape).min(axis=1).T),
+            "volume": np.ascontiguousarray(volume[:usable].reshape(shape).sum(axis=1).T),
+        }
+        for scale in scales:
+            for i in range(data["close"].shape[0]):
+                for _ in _talib_calls(talib, data, i, scale):
+                    calls += 1
+    return time.perf_counter() - started, calls
+
+
+def bench_replay(path: str, chunk: int = 256, tick_ticks: int = 2000) -> dict[str, object]:
+    """Replay throughput of a store (``bpjax bench-replay``): the scan path over every tick, the
+    per-tick path over the first ``tick_ticks`` ticks, TA-Lib column-wise over the same history
+    (one and all lookback scales), and the store's size per symbol-day."""
+    from bpjax.store import Store
+
+    store = Store.open(path)
+    config = store.config()
+    engine = Engine(config)
+    symbols, ticks = len(config.symbols), store.ticks
+    layout = engine.layout
+    started = time.perf_counter()
+    packed = np.empty((ticks, layout.size), np.float32)
+    fields = store.read("fields")
+    valid = store.read("valid")
+    for start in range(0, ticks, chunk):
+        block = store.block(start, min(start + chunk, ticks))
+        for k in range(len(block.time)):
+            layout.pack(block.snapshot(k), out=packed[start + k])
+    read_seconds = time.perf_counter() - started
+
+    # scan: one compilation, chunks of ``chunk`` ticks (the tail padded)
+    padded = -(-ticks // chunk) * chunk
+    chunks = np.concatenate([packed, np.repeat(packed[-1:], padded - ticks, axis=0)])
+    state = engine.init()
+    scan_compile = engine.compile_scan(state, chunk)
+    started = time.perf_counter()
+    for start in range(0, padded, chunk):
+        state, outputs = engine.scan(state, jax.device_put(chunks[start : start + chunk], engine.device))
+    jax.block_until_ready((state, outputs))
+    scan_seconds = (time.perf_counter() - started) * ticks / padded
+
+    # per tick: one engine call per tick, like a live run
+    state = engine.init()
+    tick_compile = engine.compile(state)
+    count = min(tick_ticks, ticks)
+    started = time.perf_counter()
+    for k in range(count):
+        state, output = engine.step(state, jax.device_put(packed[k], engine.device))
+    jax.block_until_ready(state)
+    tick_seconds = time.perf_counter() - started
+
+    scales = tuple(mode.lookback_scale for mode in config.modes)
+    one_seconds, one_calls = _talib_columnwise(fields, valid, config, scales[1:2])
+    all_seconds, all_calls = _talib_columnwise(fields, valid, config, scales)
+    times = store.read("time")
+    days = (float(times[-1]) - float(times[0]) + config.engine.tick_seconds) / 86400.0
+    size = _store_bytes(path)
+
+    def rate(seconds: float, n: int) -> dict[str, float]:
+        return {"ticks_per_s": round(n / seconds, 1), "symbol_ticks_per_s": round(n * symbols / seconds, 1)}
+
+    return {
+        "store": path,
+        "ticks": ticks,
+        "symbols": symbols,
+        "tick_seconds": config.engine.tick_seconds,
+        "days": round(days, 2),
+        "cards": len(engine.cards),
+        "modes": len(config.modes),
+        "timeframes": len(config.timeframes),
+        "read_and_pack_s": round(read_seconds, 3),
+        "scan": {**rate(scan_seconds, ticks), "chunk": chunk, "compile_s": round(scan_compile, 2)},
+        "per_tick": {
+            **rate(tick_seconds, count),
+            "ticks_measured": count,
+            "compile_s": round(tick_compile, 2),
+        },
+        "peers": {
+            "talib-columnwise": {
+                **rate(one_seconds, ticks),
+                "calls_per_series": one_calls // max(1, symbols),
+                "lookback_scales": 1,
+            },
+            "talib-columnwise-all-modes": {
+                **rate(all_seconds, ticks),
+                "calls_per_series": all_calls // max(1, symbols),
+                "lookback_scales": len(scales),
+            },
+        },
+        "store_bytes": size,
+        "store_bytes_per_symbol_day": round(size / max(symbols * days, 1e-9), 1),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__},
+        "host_heap": "tuned" if host.HEAP_TUNED else "system",
+    }

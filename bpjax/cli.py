@@ -1,4 +1,4 @@
-"""The ``bpjax`` command line: run, replay, cards, bench, bench-feeds."""
+"""The ``bpjax`` command line: run, import, replay, cards, bench, bench-feeds."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import logging
 import sys
 
 from bpjax.config import ConfigError, load_config
+from bpjax.importer import FORMATS, ImportDataError
+from bpjax.progress import Progress
 from bpjax.store import StoreError
 
 
@@ -66,6 +68,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--record", metavar="PATH", help="append every tick (snapshot and outputs) to a zarr store"
     )
 
+    imp = commands.add_parser(
+        "import",
+        help="build a store from real history (Binance archives, Parquet bars, WebSocket captures, "
+        "liquidation logs), or extend one",
+    )
+    imp.add_argument("--from", dest="format", required=True, choices=FORMATS, help="input format")
+    imp.add_argument("--in", dest="inputs", nargs="+", required=True, metavar="PATH", help="input files")
+    imp.add_argument("--out", required=True, metavar="STORE", help="the zarr store to create or extend")
+    imp.add_argument(
+        "--config", help="TOML config (default: configs/default.toml; an existing store keeps its own)"
+    )
+    imp.add_argument(
+        "--symbols-from-data",
+        action="store_true",
+        help="the store's universe is the symbols in the data "
+        "(otherwise symbols outside the config are refused)",
+    )
+    imp.add_argument(
+        "--skip-other-symbols",
+        action="store_true",
+        help="skip (and count) rows of symbols outside the universe instead of refusing the import",
+    )
+    imp.add_argument(
+        "--tick-seconds",
+        type=_positive,
+        help="the grid (default: the finest bar length, or the config's tick)",
+    )
+    imp.add_argument(
+        "--coverage-gap",
+        type=float,
+        default=300.0,
+        help="an event log silent for longer than this many seconds was not running "
+        "(its flows are masked there)",
+    )
+    imp.add_argument("--quiet", action="store_true", help="no progress")
+
     replay = commands.add_parser("replay", help="drive the engine from a recording made with --record")
     replay.add_argument("path", help="the zarr store")
     replay.add_argument("--config", help="TOML config (default: the one the recording was made with)")
@@ -76,7 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--speed", choices=["max", "realtime"], default="max", help="as fast as possible, or as recorded"
     )
-    replay.add_argument("--quiet", action="store_true", help="no live view")
+    replay.add_argument(
+        "--path",
+        dest="path_kind",
+        choices=("scan", "tick"),
+        help="scan: chunks of ticks in one lax.scan call (the default at --speed max); "
+        "tick: one engine call per tick, like a live run (the default at --speed realtime)",
+    )
+    replay.add_argument(
+        "--chunk", type=_positive, default=256, help="ticks per lax.scan call on the scan path"
+    )
+    replay.add_argument("--quiet", action="store_true", help="no live view, no progress")
 
     cards = commands.add_parser("cards", help="list the registered cards")
     cards.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -99,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         "bench-feeds", help="measure feed message handling: raw frame to the accumulator, per core"
     )
     feeds.add_argument("--config", help="TOML config (default: configs/default.toml)")
+    rb = commands.add_parser(
+        "bench-replay",
+        help="replay throughput of a store: scan path, per-tick path and TA-Lib column-wise, one JSON",
+    )
+    rb.add_argument("store", help="a store made by bpjax import or bpjax run --record")
+    rb.add_argument("--chunk", type=_positive, default=256, help="ticks per lax.scan call")
+    rb.add_argument("--tick-ticks", type=_positive, default=2000, help="ticks timed on the per-tick path")
+    rb.add_argument("--json", action="store_true", help="print one JSON object")
     feeds.add_argument("--seconds", type=_positive, default=120, help="simulated seconds of venue traffic")
     feeds.add_argument("--repeats", type=_positive, default=3, help="runs per measurement (best kept)")
     feeds.add_argument("--json", action="store_true", help="print one JSON object")
@@ -151,6 +207,26 @@ def _run(args) -> int:
     return 0
 
 
+def _import(args) -> int:
+    from bpjax.cards import REGISTRY
+    from bpjax.importer import import_history
+
+    summary = import_history(
+        args.format,
+        args.inputs,
+        args.out,
+        load_config(args.config),
+        REGISTRY.categories,
+        symbols_from_data=args.symbols_from_data,
+        skip_other_symbols=args.skip_other_symbols,
+        tick_seconds=args.tick_seconds,
+        coverage_gap=args.coverage_gap,
+        progress_factory=None if args.quiet else lambda total: Progress(total, "import"),
+    )
+    print(json.dumps({"summary": summary}), file=sys.stderr)
+    return 0
+
+
 def _replay(args) -> int:
     from bpjax.engine import enable_compilation_cache
     from bpjax.runner import Runner
@@ -165,8 +241,19 @@ def _replay(args) -> int:
         raise StoreError(f"{args.path} holds symbols/timeframes other than {args.config}'s")
     enable_compilation_cache(config.engine.compilation_cache)
     runner = Runner(config, with_cards=args.with_cards)
-    summary = _drive(runner, args, lambda: runner.replay(store, speed=args.speed))
-    print(json.dumps({"summary": {"ticks_in_store": store.ticks, **summary.as_dict()}}), file=sys.stderr)
+    path = args.path_kind or ("scan" if args.speed == "max" else "tick")
+    if path == "scan" and args.speed == "realtime":
+        raise SystemExit("bpjax replay: --path scan runs at --speed max only")
+    progress = None if args.quiet else Progress(store.ticks, "replay")
+    if path == "scan":
+        summary = _drive(runner, args, lambda: runner.replay_scan(store, chunk=args.chunk, progress=progress))
+    else:
+        summary = _drive(runner, args, lambda: runner.replay(store, speed=args.speed, progress=progress))
+    report = {"ticks_in_store": store.ticks, "path": path, **summary.as_dict()}
+    if summary.replay_seconds > 0:
+        report["ticks_per_s"] = round(store.ticks / summary.replay_seconds, 1)
+        report["symbol_ticks_per_s"] = round(store.ticks * len(config.symbols) / summary.replay_seconds, 1)
+    print(json.dumps({"summary": report}), file=sys.stderr)
     return 0
 
 
@@ -203,6 +290,35 @@ def _bench(args) -> int:
     return 0
 
 
+def _bench_replay(args) -> int:
+    from bpjax.bench import bench_replay
+    from bpjax.engine import enable_compilation_cache
+    from bpjax.store import Store
+
+    enable_compilation_cache(Store.open(args.store).config().engine.compilation_cache)
+    report = bench_replay(args.store, chunk=args.chunk, tick_ticks=args.tick_ticks)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        scan, tick = report["scan"], report["per_tick"]
+        print(
+            f"{report['store']}: {report['ticks']:,} ticks x {report['symbols']} symbols, "
+            f"{report['cards']} cards x {report['modes']} modes x {report['timeframes']} timeframes"
+        )
+        print(
+            f"  scan path      {scan['symbol_ticks_per_s']:>12,.0f} symbol-ticks/s "
+            f"({scan['ticks_per_s']:,.0f} ticks/s)"
+        )
+        print(
+            f"  per-tick path  {tick['symbol_ticks_per_s']:>12,.0f} symbol-ticks/s "
+            f"({tick['ticks_per_s']:,.0f} ticks/s)"
+        )
+        for name, peer in report["peers"].items():
+            print(f"  {name:<28}{peer['symbol_ticks_per_s']:>12,.0f} symbol-ticks/s")
+        print(f"  store          {report['store_bytes_per_symbol_day']:,.0f} bytes per symbol-day")
+    return 0
+
+
 def _bench_feeds(args) -> int:
     from bpjax.bench import bench_feeds
 
@@ -230,9 +346,11 @@ def main(argv: list[str] | None = None) -> int:
         commands = {
             "run": _run,
             "replay": _replay,
+            "import": _import,
             "cards": _cards,
             "bench": _bench,
             "bench-feeds": _bench_feeds,
+            "bench-replay": _bench_replay,
         }
         return commands[args.command](args)
     except ConfigError as error:
@@ -240,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except StoreError as error:
         print(f"bpjax: store error: {error}", file=sys.stderr)
+        return 2
+    except ImportDataError as error:
+        print(f"bpjax: import error: {error}", file=sys.stderr)
         return 2
 
 

@@ -29,7 +29,14 @@ from bpjax.defines import CATEGORIES, VENUES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "default.toml"
-_SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}USDT$")
+_SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{1,20}USDT$")  # GUSDT is a real one
+
+
+def is_universe_symbol(symbol: str) -> bool:
+    """Whether a universe may hold ``symbol`` (a USDT perpetual's name)."""
+    return bool(_SYMBOL_PATTERN.match(symbol))
+
+
 OPERATIONAL_KEYS = ("platform", "compilation_cache")  # [engine] keys left out of Config.hash()
 
 
@@ -453,11 +460,17 @@ def _validate(config: Config) -> None:
             f"timeframes must be listed shortest first without repeats, found seconds {seconds}"
         )
     for i, tf in enumerate(config.timeframes):
-        if tf.seconds % tick:
+        if tf.seconds % tick and (tf.seconds > tick or tick % tf.seconds):
             raise ConfigError(
                 f"timeframes[{i}].seconds must be a multiple of engine.tick_seconds ({tick}) so bars "
-                f"close on tick boundaries, was {tf.seconds}"
+                f"close on tick boundaries (or, finer than the tick, divide it: such a timeframe is "
+                f"masked), was {tf.seconds}"
             )
+    if all(tf.seconds < tick for tf in config.timeframes):
+        raise ConfigError(
+            f"engine.tick_seconds ({tick}) is coarser than every timeframe ({', '.join(names)}): "
+            "at least one timeframe must be a multiple of the tick"
+        )
     for mode in config.modes:
         key = f"modes.{mode.name}"
         if mode.publish_seconds % tick:

@@ -87,6 +87,23 @@ class TickOutput(NamedTuple):
     metrics: dict[str, Array]
 
 
+# what the scan path keeps of every tick: everything a published record reads
+SCAN_OUTPUTS = (
+    "bias",
+    "confidence",
+    "conflicted",
+    "state",
+    "agreement",
+    "category_scores",
+    "timeframe_bias",
+    "size",
+    "stop",
+    "price",
+    "status",
+)
+SCAN_CARD_OUTPUTS = ("card_direction", "card_strength", "card_confidence")
+
+
 def enable_compilation_cache(path: str) -> None:
     """Keep compiled ticks on disk (JAX's persistent cache): later runs of the same config and
     code load the executable instead of compiling. An empty path leaves the cache off."""
@@ -138,7 +155,12 @@ class Engine:
         self.lag = ring_buffers.window_length(registry.max_window(max_scale))
         self.windows = registry.window_bank(self.lag, max_scale)
         self.membership = registry.category_matrix()
-        self.timeframe_seconds = np.array([tf.seconds for tf in config.timeframes], np.float32)
+        tick = config.engine.tick_seconds
+        # timeframes finer than the tick (bar-only history on a coarse tick) run on one bar per
+        # tick and are masked: no card confidence, no weight in the mix, not the conflict's shortest
+        self.timeframe_seconds = np.array([max(tf.seconds, tick) for tf in config.timeframes], np.float32)
+        self.timeframe_usable = np.array([tf.seconds >= tick for tf in config.timeframes])
+        self.shortest_timeframe = int(np.argmax(self.timeframe_usable))
         self.shape = {
             "sym": len(config.symbols),
             "mode": len(config.modes),
@@ -154,6 +176,8 @@ class Engine:
         self.params = jax.device_put(init_params(config, registry), self.device)
         self._jitted = jax.jit(self._step, donate_argnums=(0,))
         self._compiled = None
+        self._scans: dict[tuple[int, bool], object] = {}
+        self.scan_compile_seconds: dict[tuple[int, bool], float] = {}
         self.compile_seconds: float | None = None
         self.compilations = 0
 
@@ -229,17 +253,33 @@ class Engine:
             self.registry, self.bank, self.windows, data, self.lag, self.benchmark, values=self.card_slices
         )
 
+        if not self.timeframe_usable.all():
+            usable = jnp.asarray(self.timeframe_usable)
+            cards = cards._replace(confidence=jnp.where(usable[None, None, :, None], cards.confidence, 0.0))
+            weights = jnp.where(usable[None, :], params.timeframe_weights, 0.0)
+            weights = weights / jnp.maximum(jnp.sum(weights, axis=1, keepdims=True), 1e-12)
+            params = params._replace(timeframe_weights=weights)
+
         # aggregation
         # per-bar return volatility, capped at 100 % per bar so garbage prices cannot blow up stops
         bar_volatility = jnp.sqrt(jnp.clip(provisional[1, self.volatility_stream], 0.0, 1.0))
         result: Aggregate = aggregate(
-            cards, params, state.memory, jnp.asarray(self.membership), bar_volatility, timeframe_seconds
+            cards,
+            params,
+            state.memory,
+            jnp.asarray(self.membership),
+            bar_volatility,
+            timeframe_seconds,
+            shortest=self.shortest_timeframe,
         )
 
         # per-symbol status bits
         close = FIELD_INDEX["close"]
         derivatives = [FIELD_INDEX[name] for name in ("mark", "funding_rate", "open_interest")]
-        mean_quality = jnp.mean(cards.quality, axis=(0, 1, 2))
+        quality = cards.quality
+        if not self.timeframe_usable.all():
+            quality = quality[:, :, np.flatnonzero(self.timeframe_usable)]
+        mean_quality = jnp.mean(quality, axis=(0, 1, 2))
         nonfinite_card = jnp.any(cards.nonfinite, axis=(0, 1, 2))
         status = (
             jnp.where(nonfinite_input, STATUS_NONFINITE_INPUT, 0)
@@ -316,6 +356,44 @@ class Engine:
         if self._compiled is None:
             self.compile(state, params)
         return self._compiled(state, packed, params)
+
+    # --- the fast path: many ticks in one call ------------------------------------------------
+    def scan(
+        self, state: EngineState, packed: Array, params: Params | None = None, *, cards: bool = False
+    ) -> tuple[EngineState, dict[str, Array]]:
+        """Step through a chunk of packed snapshots ``(T, layout.size)`` with ``lax.scan``: one call,
+        no per-tick Python. Returns the state after the chunk and the per-tick outputs of
+        :data:`SCAN_OUTPUTS` (plus ``card_direction``, ``card_strength`` and ``card_confidence``
+        when ``cards``), each with a leading time axis. The same compiled step body as :meth:`step`;
+        ``state`` is donated. Compiled once per (chunk length, cards)."""
+        params = self.params if params is None else params
+        self.compile_scan(state, int(packed.shape[0]), params, cards=cards)
+        return self._scans[(int(packed.shape[0]), bool(cards))](state, packed, params)
+
+    def compile_scan(
+        self, state: EngineState, ticks: int, params: Params | None = None, *, cards: bool = False
+    ) -> float:
+        """Compile :meth:`scan` for chunks of ``ticks`` ticks (once); returns the seconds it took."""
+        key = (int(ticks), bool(cards))
+        if key not in self._scans:
+            started = time.perf_counter()
+            params = self.params if params is None else params
+            chunk = jax.ShapeDtypeStruct((ticks, self.layout.size), jnp.float32)
+            options = CPU_COMPILER_OPTIONS if self.device.platform == "cpu" else {}
+            jitted = jax.jit(self._scan, donate_argnums=(0,), static_argnums=(3,))
+            self._scans[key] = jitted.lower(state, chunk, params, cards).compile(compiler_options=options)
+            self.scan_compile_seconds[key] = time.perf_counter() - started
+            self.compilations += 1
+        return self.scan_compile_seconds[key]
+
+    def _scan(self, state: EngineState, packed: Array, params: Params, cards: bool):
+        names = SCAN_OUTPUTS + (SCAN_CARD_OUTPUTS if cards else ())
+
+        def body(state, row):
+            state, output = self._step(state, row, params)
+            return state, {name: getattr(output, name) for name in names}
+
+        return jax.lax.scan(body, state, packed)
 
     def step_uncompiled(self, state: EngineState, snapshot: Snapshot, params: Params | None = None):
         """The same tick run op by op without jit (for tests: jit == no-jit)."""

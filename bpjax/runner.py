@@ -33,7 +33,7 @@ from bpjax.engine import Engine, EngineState, TickOutput
 from bpjax.events import Trades
 from bpjax.sim import MarketSimulator
 from bpjax.snapshot import Accumulator, Snapshot
-from bpjax.store import PHASE_LIVE, PHASE_WARMUP, Recorder, Store
+from bpjax.store import CHUNK_TICKS, PHASE_LIVE, PHASE_WARMUP, Recorder, Store
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,7 @@ class RunSummary:
     published: int = 0
     compile_seconds: float = 0.0
     warmup_seconds: float = 0.0
+    replay_seconds: float = 0.0
     tick_ms: list[float] = field(default_factory=list)
     rejected: dict[str, int] = field(default_factory=dict)
     status_counts: dict[str, int] = field(default_factory=dict)
@@ -149,6 +150,7 @@ class RunSummary:
             "published": self.published,
             "compile_s": round(self.compile_seconds, 3),
             "warmup_s": round(self.warmup_seconds, 3),
+            **({"replay_s": round(self.replay_seconds, 3)} if self.replay_seconds else {}),
             "host_tick_p50_ms": round(float(np.percentile(latency, 50)), 3),
             "host_tick_p99_ms": round(float(np.percentile(latency, 99)), 3),
             "rejected_rows": self.rejected,
@@ -179,6 +181,7 @@ class Runner:
         self.sinks = list(sinks)
         self.recorder = recorder
         self.summary = RunSummary()
+        self.keep = True  # build published records even without sinks (tick() returns them)
         self.state: EngineState | None = None
         self.last_output: TickOutput | None = None
         self.symbols = config.symbols
@@ -234,14 +237,18 @@ class Runner:
         started = time.perf_counter()
         return self._publish(t, self._step(t), started)
 
-    def replay(self, store: Store, speed: str = "max") -> RunSummary:
+    def replay(self, store: Store, speed: str = "max", progress=None) -> RunSummary:
         """Drive the engine from a recording: every recorded snapshot, warm-up included, so the
         state and therefore every published output equal the recorded run's. ``speed``:
         ``max`` as fast as possible, ``realtime`` at the recorded spacing of live ticks."""
         self.state = self.engine.init()
+        self.keep = False  # records go to the sinks only
         self.summary.compile_seconds = self.engine.compile(self.state)
         previous: float | None = None
-        for t, phase, snapshot in store.snapshots():
+        started = time.perf_counter()
+        for done, (t, phase, snapshot) in enumerate(store.snapshots(), start=1):
+            if progress is not None and done % CHUNK_TICKS == 0:
+                progress(done)
             if phase == PHASE_WARMUP:
                 self._advance(t, snapshot, phase)
                 self.summary.warmup_ticks += 1
@@ -249,21 +256,70 @@ class Runner:
             if speed == "realtime" and previous is not None:
                 time.sleep(max(0.0, t - previous))
             previous = t
-            started = time.perf_counter()
-            self._publish(t, self._advance(t, snapshot, phase), started)
+            tick_started = time.perf_counter()
+            self._publish(t, self._advance(t, snapshot, phase), tick_started)
+        jax.block_until_ready(self.state)
+        self.summary.replay_seconds = time.perf_counter() - started
+        if progress is not None:
+            progress(store.ticks)
+        return self.summary
+
+    def replay_scan(self, store: Store, chunk: int = 256, progress=None) -> RunSummary:
+        """The fast path over a recording: chunks of ``chunk`` ticks through the jitted step inside
+        ``lax.scan`` (one call per chunk, no per-tick Python on the device side), then the
+        published records of the chunk from its stacked outputs. The last chunk is padded with
+        copies of the final snapshot so one compilation serves the whole store; padded ticks are
+        never published. ``progress(done_ticks)`` is called after every chunk."""
+        self.state = self.engine.init()
+        self.keep = False  # records go to the sinks only
+        layout = self.engine.layout
+        packed = np.empty((chunk, layout.size), np.float32)
+        started = time.perf_counter()
+        for start in range(0, store.ticks, chunk):
+            stop = min(start + chunk, store.ticks)
+            block = store.block(start, stop)
+            for k in range(stop - start):
+                layout.pack(block.snapshot(k), out=packed[k])
+            packed[stop - start :] = packed[stop - start - 1]
+            if not self.summary.compile_seconds:
+                self.summary.compile_seconds = self.engine.compile_scan(
+                    self.state, chunk, cards=self.with_cards
+                )
+                started += self.summary.compile_seconds
+            self.state, outputs = self.engine.scan(
+                self.state, jax.device_put(packed, self.engine.device), cards=self.with_cards
+            )
+            host = jax.device_get(outputs)
+            host["categories"] = host.pop("category_scores")
+            for k in range(stop - start):
+                if block.phase[k] == PHASE_WARMUP:
+                    self.summary.warmup_ticks += 1
+                    continue
+                self._emit(float(block.time[k]), lambda k=k, host=host: {n: v[k] for n, v in host.items()})
+            if progress is not None:
+                progress(stop)
+        self.summary.replay_seconds = time.perf_counter() - started
         return self.summary
 
     def _publish(self, t: float, output: TickOutput, started: float) -> list[Published]:
         self.last_output = output
+        published = self._emit(t, lambda: self._fetch(output))
+        self.summary.tick_ms.append((time.perf_counter() - started) * 1e3)
+        return published
+
+    def _emit(self, t: float, fetch: Callable[[], dict[str, np.ndarray]]) -> list[Published]:
+        """Publish the modes due at ``t``; ``fetch`` reads the tick's outputs only when one is due."""
         due = [m for m in self.config.modes if round(t) % m.publish_seconds == 0]
         published = []
         if due:
-            host = self._fetch(output)
+            host = fetch()
             for mode in due:
-                record = self.record(t, self.modes.index(mode.name), host)
+                # a record is built only for someone to read it (a sink or a caller of tick())
+                record = (
+                    self.record(t, self.modes.index(mode.name), host) if self.sinks or self.keep else None
+                )
                 published.append(Published(t, mode.name, record))
             self._count_status(host["status"])
-        self.summary.tick_ms.append((time.perf_counter() - started) * 1e3)
         self.summary.ticks += 1
         for item in published:
             self.summary.published += 1

@@ -115,8 +115,11 @@ class SnapshotLayout:
 
 def tick_timing(config: Config, tick_end: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bar index and progress per timeframe, and clock features, for the tick ending at ``tick_end``."""
-    tick_start = tick_end - config.engine.tick_seconds
-    seconds = np.array([tf.seconds for tf in config.timeframes], dtype=np.float64)
+    tick = config.engine.tick_seconds
+    tick_start = tick_end - tick
+    # a timeframe finer than the tick (bar-only history on a coarse tick) runs on the tick's own
+    # bars, one per tick, and the engine masks it: its cards carry no confidence
+    seconds = np.array([max(tf.seconds, tick) for tf in config.timeframes], dtype=np.float64)
     bar_index = np.floor(tick_start / seconds)
     progress = (tick_end - bar_index * seconds) / seconds
     moment = dt.datetime.fromtimestamp(tick_start, dt.UTC)
@@ -301,11 +304,18 @@ class Accumulator:
             self._set_level(idx, f"ask_depth_{band}", asks, recv)
 
     def _on_mark(self, event: MarkPrice) -> None:
-        idx, keep = self._rows("mark", event.symbol, event.mark, positive=(event.mark,))
-        if event.venue != self.primary or not keep.any():
+        """A row sets the mark, the index or both; a mark that is NaN means "not in this source"
+        (an imported index series), a row with neither is dropped."""
+        if event.venue != self.primary:
             return
-        self._set_level(idx[keep], "mark", event.mark[keep], event.recv_ts)
-        has_index = keep & np.isfinite(event.index) & (event.index > 0)
+        idx, known = self._rows("mark", event.symbol)
+        has_mark = known & np.isfinite(event.mark) & (event.mark > 0)
+        has_index = known & np.isfinite(event.index) & (event.index > 0)
+        bad = known & ~has_mark & ~(np.isnan(event.mark) & has_index)
+        self._reject("mark: non-finite or non-positive price", np.count_nonzero(bad))
+        if has_mark.any():
+            self._set_level(idx[has_mark], "mark", event.mark[has_mark], event.recv_ts)
+        has_index &= ~bad
         if has_index.any():
             self._set_level(idx[has_index], "index", event.index[has_index], event.recv_ts)
 
@@ -355,28 +365,40 @@ class Accumulator:
         self._touch(unique, fields, event.recv_ts)
 
     def _on_bars(self, event: Bars) -> None:
+        """Bars fold like the trades they summarize. Taker-buy volume, trade count and turnover
+        may be NaN, "not in this source" (OHLCV-only history): those fields stay masked."""
         prices = (event.open, event.high, event.low, event.close)
-        flows = (event.volume, event.buy_volume, event.trade_count, event.turnover)
-        idx, keep = self._rows("bars", event.symbol, *prices, *flows, positive=prices)
+        idx, keep = self._rows("bars", event.symbol, *prices, event.volume, positive=prices)
+        optional = {
+            "buy_volume": event.buy_volume,
+            "trade_count": event.trade_count,
+            "turnover": event.turnover,
+        }
+        for column in optional.values():
+            infinite = keep & np.isinf(column)
+            self._reject("bars: non-finite value", np.count_nonzero(infinite))
+            keep &= ~infinite
         ordered = (
             keep
             & (event.low <= np.minimum(event.open, event.close))
             & (event.high >= np.maximum(event.open, event.close))
         )
         self._reject("bars: high/low do not bracket open/close", np.count_nonzero(keep & ~ordered))
-        keep = ordered & (event.buy_volume <= event.volume) & (event.volume >= 0)
+        keep = ordered & ~(event.buy_volume > event.volume) & (event.volume >= 0)
         if not keep.any():
             return
         idx, volume, buy = idx[keep], event.volume[keep], event.buy_volume[keep]
-        self._add_flows(  # large prints are not in a bar: they stay masked
-            idx,
-            event.recv_ts,
-            volume=volume,
-            buy_volume=buy,
-            sell_volume=volume - buy,
-            trade_count=event.trade_count[keep],
-            turnover=event.turnover[keep],
-        )
+        self._add_flows(idx, event.recv_ts, volume=volume)  # large prints are not in a bar: masked
+        split = np.isfinite(buy)
+        if split.any():
+            self._add_flows(
+                idx[split], event.recv_ts, buy_volume=buy[split], sell_volume=(volume - buy)[split]
+            )
+        for name in ("trade_count", "turnover"):
+            column = optional[name][keep]
+            known = np.isfinite(column)
+            if known.any():
+                self._add_flows(idx[known], event.recv_ts, **{name: column[known]})
         if event.venue == self.primary:
             self._fold_ohlc(
                 idx, event.open[keep], event.high[keep], event.low[keep], event.close[keep], event.recv_ts

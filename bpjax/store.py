@@ -25,8 +25,8 @@ A store made with another schema, config hash or symbol list is refused, never m
 
 Chunks hold 256 ticks along time (a tick of 21 symbols is ~4 KB of fields and masks and ~7 KB
 of category scores, so a chunk is 1 to 2 MB before compression) and the whole of every other
-axis: appends touch one chunk per array, sequential reads stream whole chunks. zarr's default
-compression (zstd) applies.
+axis: appends touch one chunk per array, sequential reads stream whole chunks. Compression is
+zstd level 3 (see ``COMPRESSORS``).
 """
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ import os
 import threading
 from collections.abc import Iterator
 from queue import Queue
+from typing import NamedTuple
 
 import numpy as np
 import zarr
+from zarr.codecs import ZstdCodec
 
 from bpjax.config import Config, parse_config
 from bpjax.fields import FIELD_NAMES, FIELDS, NUM_FIELDS
@@ -46,15 +48,20 @@ from bpjax.snapshot import Snapshot
 SCHEMA_VERSION = 1
 CHUNK_TICKS = 256
 PHASE_WARMUP, PHASE_LIVE = 0, 1
+KIND_RUN, KIND_IMPORT = "run", "import"
+# zstd level 3, chosen by measurement (BENCHMARKS.md, "Store compression"): on the 21-symbol,
+# 80-day import it keeps 94 MB of raw arrays in 5.0 MB; level 9 saves 8 % more for 30 % slower
+# writes, blosc+shuffle is no smaller, bit-shuffle and lz4 are twice the size
+COMPRESSORS = (ZstdCodec(level=3),)
 
 
 class StoreError(RuntimeError):
     """A store that cannot be used as asked: the message says why and what to do."""
 
 
-def _arrays(config: Config, categories: int) -> dict[str, tuple[tuple[int, ...], str]]:
+def _arrays(config: Config, categories: int, outputs: bool = True) -> dict[str, tuple[tuple[int, ...], str]]:
     s, k, m = len(config.symbols), len(config.timeframes), len(config.modes)
-    return {
+    inputs = {
         "time": ((), "float64"),
         "phase": ((), "int8"),
         "fields": ((s, NUM_FIELDS), "float32"),
@@ -62,12 +69,32 @@ def _arrays(config: Config, categories: int) -> dict[str, tuple[tuple[int, ...],
         "bar_index": ((k,), "int32"),
         "bar_progress": ((k,), "float32"),
         "clock": ((4,), "float32"),
+    }
+    if not outputs:
+        return inputs
+    return {
+        **inputs,
         "out/bias": ((s, m), "float32"),
         "out/confidence": ((s, m), "float32"),
         "out/categories": ((s, m, categories), "float32"),
         "out/status": ((s,), "int32"),
         "out/price": ((s,), "float32"),
     }
+
+
+class Block(NamedTuple):
+    """Consecutive ticks of a store's inputs, each array with a leading time axis."""
+
+    time: np.ndarray
+    phase: np.ndarray
+    fields: np.ndarray
+    valid: np.ndarray
+    bar_index: np.ndarray
+    bar_progress: np.ndarray
+    clock: np.ndarray
+
+    def snapshot(self, k: int) -> Snapshot:
+        return Snapshot(self.fields[k], self.valid[k], self.bar_index[k], self.bar_progress[k], self.clock[k])
 
 
 class Store:
@@ -93,26 +120,43 @@ class Store:
             raise StoreError(f"{path} has store schema {version!r}; this bpjax reads schema {SCHEMA_VERSION}")
         return cls(group, path)
 
+    @property
+    def kind(self) -> str:
+        """``run`` (recorded by ``bpjax run``, with the engine's outputs) or ``import`` (inputs only)."""
+        return self.attrs.get("kind", KIND_RUN)
+
     @classmethod
-    def create_or_resume(cls, path: str, config: Config, categories: tuple[str, ...]) -> Store:
-        """A store to append to: a new one, or an existing one made with the same schema, config
-        and symbols (truncated to its last complete tick)."""
+    def create_or_resume(
+        cls, path: str, config: Config, categories: tuple[str, ...], kind: str = KIND_RUN
+    ) -> Store:
+        """A store to append to: a new one, or an existing one of the same kind made with the same
+        schema, config and symbols (truncated to its last complete tick). ``import`` stores hold
+        the snapshots only; a replay computes the outputs."""
         if os.path.exists(path):
             store = cls.open(path)
+            if store.kind != kind:
+                raise StoreError(f"{path} is a {store.kind} store; this writes {kind} stores: use a new path")
             store._check_compatible(config)
             group = zarr.open_group(path, mode="r+")
             store = cls(group, path)
-            for name in _arrays(config, len(categories)):
+            for name in _arrays(config, len(categories), outputs=kind == KIND_RUN):
                 array = group[name]
                 if array.shape[0] != store.ticks:  # a write cut short: drop the partial tail
                     array.resize((store.ticks, *array.shape[1:]))
             return store
         group = zarr.open_group(path, mode="w-")
-        for name, (shape, dtype) in _arrays(config, len(categories)).items():
-            group.create_array(name, shape=(0, *shape), chunks=(CHUNK_TICKS, *shape), dtype=dtype)
+        for name, (shape, dtype) in _arrays(config, len(categories), outputs=kind == KIND_RUN).items():
+            group.create_array(
+                name,
+                shape=(0, *shape),
+                chunks=(CHUNK_TICKS, *shape),
+                dtype=dtype,
+                compressors=COMPRESSORS,
+            )
         group.attrs.update(
             {
                 "schema_version": SCHEMA_VERSION,
+                "kind": kind,
                 "config_hash": config.hash(),
                 "config": config.to_dict(),
                 "symbols": list(config.symbols),
@@ -152,6 +196,14 @@ class Store:
         self.ticks += count
         self.group.attrs["ticks"] = self.ticks  # the commit: written after the data
 
+    def overwrite(self, name: str, start: int, values: np.ndarray) -> None:
+        """Replace committed ticks [start, start + len(values)) of one array (an import merging
+        another source into times the store already holds)."""
+        stop = start + len(values)
+        if stop > self.ticks:
+            raise StoreError(f"{self.path}: ticks {start}-{stop} are not all committed ({self.ticks})")
+        self.group[name][start:stop] = values
+
     # --- reading ----------------------------------------------------------------------------------
     def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Ticks [start, stop) of one array; StoreError naming the array and ticks when a chunk
@@ -165,23 +217,16 @@ class Store:
                 f"({type(error).__name__}: {error}); the ticks before it are still readable"
             ) from None
 
+    def block(self, start: int, stop: int) -> Block:
+        """The snapshots of ticks [start, stop), read array by array."""
+        return Block(*(self.read(n, start, stop) for n in Block._fields))
+
     def snapshots(self, chunk: int = CHUNK_TICKS) -> Iterator[tuple[float, int, Snapshot]]:
         """(time, phase, snapshot) for every complete tick, read a chunk at a time."""
         for start in range(0, self.ticks, chunk):
-            stop = min(start + chunk, self.ticks)
-            block = {
-                n: self.read(n, start, stop)
-                for n in ("time", "phase", "fields", "valid", "bar_index", "bar_progress", "clock")
-            }
-            for k in range(stop - start):
-                snapshot = Snapshot(
-                    block["fields"][k],
-                    block["valid"][k],
-                    block["bar_index"][k],
-                    block["bar_progress"][k],
-                    block["clock"][k],
-                )
-                yield float(block["time"][k]), int(block["phase"][k]), snapshot
+            block = self.block(start, min(start + chunk, self.ticks))
+            for k in range(len(block.time)):
+                yield float(block.time[k]), int(block.phase[k]), block.snapshot(k)
 
 
 class Recorder:

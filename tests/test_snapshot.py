@@ -230,3 +230,24 @@ def test_trades_after_a_time_keep_only_later_rows():
     later = trades.after(T)
     assert later.symbol == ("BTCUSDT",) and list(later.price) == [3.0] and later.recv_ts == T + 1
     assert trades.after(T + 1) is None
+
+
+def test_ohlcv_only_bars_and_an_index_without_a_mark_leave_the_unknown_masked(accumulator):
+    """Imported history: a bar whose taker split, count and turnover are NaN ("not in this source")
+    sets OHLC and volume only; a mark event whose mark is NaN sets the index only; a row with
+    neither mark nor index is dropped and counted."""
+    nan = np.nan
+    accumulator.apply(
+        Bars.of("binance", ("BTCUSDT", "ETHUSDT"), [T, T], [10.0, 5.0], [12.0, 6.0], [9.0, 4.0], [11.0, 5.5],
+                [3.0, 2.0], [nan, 1.5], [nan, nan], [nan, 11.0], T)
+    )  # fmt: skip
+    accumulator.apply(MarkPrice.of("binance", ("BTCUSDT", "ETHUSDT"), [T, T], [nan, nan], [10.9, nan], T))
+    snap = accumulator.pack(T)
+    btc, eth = snap.valid[0], snap.valid[1]
+    assert snap.fields[0, F["close"]] == 11.0 and btc[F["volume"]] and snap.fields[0, F["volume"]] == 3.0
+    assert not btc[F["buy_volume"]] and not btc[F["sell_volume"]] and not btc[F["trade_count"]]
+    assert not btc[F["turnover"]]
+    assert eth[F["buy_volume"]] and snap.fields[1, F["sell_volume"]] == 0.5 and eth[F["turnover"]]
+    assert not eth[F["trade_count"]]
+    assert btc[F["index"]] and snap.fields[0, F["index"]] == np.float32(10.9) and not btc[F["mark"]]
+    assert accumulator.rejected["mark: non-finite or non-positive price"] == 1 and not eth[F["index"]]

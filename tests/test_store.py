@@ -44,6 +44,22 @@ def test_replay_publishes_exactly_what_the_run_published(recorded):
     assert replayed.read_bytes() == live.read_bytes() and live.read_text().count("\n") >= 20
     summary = json.loads(result.stderr.strip().splitlines()[-1])["summary"]
     assert summary["ticks"] == 40 and summary["ticks_in_store"] == 40 + summary["warmup_ticks"]
+    assert summary["path"] == "scan" and summary["symbol_ticks_per_s"] > 0
+
+
+def test_the_per_tick_path_and_the_scan_path_publish_the_same_records(recorded):
+    """The scan path (lax.scan over chunks, the default at --speed max, here with a chunk that
+    does not divide the store so the last chunk is padded) and one engine call per tick."""
+    folder, store, live = recorded
+    paths = {}
+    for path, extra in (("tick", ()), ("scan", ("--chunk", "64"))):
+        paths[path] = folder / f"{path}.jsonl"
+        result = bpjax("replay", str(store), "--path", path, *extra, "--jsonl", str(paths[path]), "--quiet")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stderr.strip().splitlines()[-1])["summary"]["path"] == path
+    assert paths["tick"].read_bytes() == paths["scan"].read_bytes() == live.read_bytes()
+    result = bpjax("replay", str(store), "--path", "scan", "--speed", "realtime", "--quiet")
+    assert result.returncode != 0 and "--speed max only" in result.stderr
 
 
 def test_the_store_holds_the_published_outputs_and_its_stamps(recorded):

@@ -79,8 +79,10 @@ CHECKS = {
     ),
     "donchian_position": (
         _expected(
-            lambda h, lo, c: (c[-1] - 0.5 * (talib.MAX(h[:-1], 20)[-1] + talib.MIN(lo[:-1], 20)[-1]))
-            / (0.5 * (talib.MAX(h[:-1], 20)[-1] - talib.MIN(lo[:-1], 20)[-1]))
+            lambda h, lo, c: (
+                (c[-1] - 0.5 * (talib.MAX(h[:-1], 20)[-1] + talib.MIN(lo[:-1], 20)[-1]))
+                / (0.5 * (talib.MAX(h[:-1], 20)[-1] - talib.MIN(lo[:-1], 20)[-1]))
+            )
         ),
         1e-3,
         1e-3,

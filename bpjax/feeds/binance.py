@@ -53,6 +53,7 @@ RATIO_PATHS = {
 }
 BUFFER_DIFFS = 4096  # diffs kept per symbol while waiting for a snapshot
 
+
 class BinanceAdapter(Adapter):
     venue = BINANCE
     feeds = ("trades", "book", "bbo", "mark", "liquidations", "open_interest", "positioning", "other")
