@@ -229,7 +229,7 @@ def _import(args) -> int:
 
 def _replay(args) -> int:
     from bpjax.engine import enable_compilation_cache
-    from bpjax.runner import Runner
+    from bpjax.runner import Runner, iso
     from bpjax.store import Store
 
     store = Store.open(args.path)
@@ -249,7 +249,14 @@ def _replay(args) -> int:
         summary = _drive(runner, args, lambda: runner.replay_scan(store, chunk=args.chunk, progress=progress))
     else:
         summary = _drive(runner, args, lambda: runner.replay(store, speed=args.speed, progress=progress))
-    report = {"ticks_in_store": store.ticks, "path": path, **summary.as_dict()}
+    times = store.read("time")
+    report = {
+        "ticks_in_store": store.ticks,
+        "time_range": [iso(float(times[0])), iso(float(times[-1]))] if store.ticks else [],
+        "symbols": len(config.symbols),
+        "path": path,
+        **summary.as_dict(),
+    }
     if summary.replay_seconds > 0:
         report["ticks_per_s"] = round(store.ticks / summary.replay_seconds, 1)
         report["symbol_ticks_per_s"] = round(store.ticks * len(config.symbols) / summary.replay_seconds, 1)

@@ -42,14 +42,14 @@ from bpjax.defines import (
     STATUS_STALE_PRICE,
 )
 from bpjax.fields import FIELD_INDEX, LOWER_BOUNDS, NUM_FIELDS, UPPER_BOUNDS
-from bpjax.lifter import SliceData, run_cards
+from bpjax.lifter import WARM_WEIGHT, SliceData, run_cards
 from bpjax.params import Params, init_params
 from bpjax.snapshot import Snapshot, SnapshotLayout
 from bpjax.streams import StreamBank
 from bpjax.types import Array, Bool, Float, Int
 from bpjax.windows import RingView, WindowCache
 
-INSUFFICIENT_QUALITY = 0.5
+INSUFFICIENT_WARMTH = 0.5  # mean warm-up of the price history below this flags the symbol
 
 # XLA:CPU compiler options for the tick. The tick is ~800 small fused kernels, where XLA's
 # newer MLIR fusion emitters cost more than the classic LLVM IR emitters both to compile and
@@ -276,16 +276,18 @@ class Engine:
         # per-symbol status bits
         close = FIELD_INDEX["close"]
         derivatives = [FIELD_INDEX[name] for name in ("mark", "funding_rate", "open_interest")]
-        quality = cards.quality
+        # insufficient history: the price history is still warming up (the return stream of the
+        # usable timeframes, mean over modes and timeframes), whatever other feeds the data has
+        warm = jnp.clip(provisional[2, self.volatility_stream] / WARM_WEIGHT, 0.0, 1.0)  # (mode, tf, sym)
         if not self.timeframe_usable.all():
-            quality = quality[:, :, np.flatnonzero(self.timeframe_usable)]
-        mean_quality = jnp.mean(quality, axis=(0, 1, 2))
+            warm = warm[:, np.flatnonzero(self.timeframe_usable)]
+        warmed = jnp.mean(warm, axis=(0, 1))
         nonfinite_card = jnp.any(cards.nonfinite, axis=(0, 1, 2))
         status = (
             jnp.where(nonfinite_input, STATUS_NONFINITE_INPUT, 0)
             | jnp.where(~valid[close], STATUS_STALE_PRICE, 0)
             | jnp.where(~jnp.all(valid[np.array(derivatives)], axis=0), STATUS_STALE_DERIVATIVES, 0)
-            | jnp.where(mean_quality < INSUFFICIENT_QUALITY, STATUS_INSUFFICIENT_HISTORY, 0)
+            | jnp.where(warmed < INSUFFICIENT_WARMTH, STATUS_INSUFFICIENT_HISTORY, 0)
             | jnp.where(nonfinite_card, STATUS_NONFINITE_CARD, 0)
             | jnp.where(implausible_input, STATUS_IMPLAUSIBLE_INPUT, 0)
         ).astype(jnp.int32)

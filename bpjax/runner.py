@@ -143,7 +143,12 @@ class RunSummary:
     feeds: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
-        latency = np.asarray(self.tick_ms) if self.tick_ms else np.zeros(1)
+        latency = {}
+        if self.tick_ms:  # per-tick latencies (the scan path has none: a chunk is one call)
+            latency = {
+                "host_tick_p50_ms": round(float(np.percentile(self.tick_ms, 50)), 3),
+                "host_tick_p99_ms": round(float(np.percentile(self.tick_ms, 99)), 3),
+            }
         return {
             "ticks": self.ticks,
             "warmup_ticks": self.warmup_ticks,
@@ -151,8 +156,7 @@ class RunSummary:
             "compile_s": round(self.compile_seconds, 3),
             "warmup_s": round(self.warmup_seconds, 3),
             **({"replay_s": round(self.replay_seconds, 3)} if self.replay_seconds else {}),
-            "host_tick_p50_ms": round(float(np.percentile(latency, 50)), 3),
-            "host_tick_p99_ms": round(float(np.percentile(latency, 99)), 3),
+            **latency,
             "rejected_rows": self.rejected,
             "status_counts": self.status_counts,
             **({"feeds": self.feeds} if self.feeds else {}),

@@ -546,3 +546,61 @@ def test_real_aggtrades_parquet_and_ws_capture_import_and_replay(shared, tmp_pat
     assert summary["path"] == "scan" and summary["ticks"] == store.ticks and summary["symbol_ticks_per_s"] > 0
     records = [json.loads(line) for line in replayed.read_text().splitlines()]
     assert records and all(abs(r["symbols"]["BTCUSDT"]["bias"]) <= 100 for r in records)
+
+
+def test_index_and_premium_klines_set_the_index_only(tmp_path):
+    klines = write_csv(tmp_path / "BTCUSDT-5m-2024-08-01.csv", KLINE_HEADER, kline_rows(DAY, 6))
+    index = write_csv(
+        tmp_path / "BTCUSDT-indexPriceKlines-5m-2024-08-01.csv",
+        KLINE_HEADER,
+        [[(DAY + 300) * 1000, 1, 1, 1, 59990.5, 0, 0, 0, 0, 0, 0, 0]],
+    )
+    run_import("binance-archive", [klines, index], tmp_path / "a")
+    store = Store.open(str(tmp_path / "a"))
+    assert value(store, DAY + 600, "BTCUSDT", "index") == (np.float32(59990.5), True)
+    assert value(store, DAY + 600, "BTCUSDT", "mark")[1] is False
+    premium = write_csv(
+        tmp_path / "BTCUSDT-premiumIndexKlines-5m-2024-08-01.csv",
+        KLINE_HEADER,
+        [[(DAY + 600) * 1000, 0, 0, 0, 0.0004, 0, 0, 0, 0, 0, 0, 0]],
+    )
+    summary = run_import("binance-archive", [klines, premium], tmp_path / "b")
+    assert any("premiumIndexKlines" in note for note in summary["notes"])
+    close = kline_rows(DAY, 6)[2][4]  # the 00:10-00:15 bar: the last price of that tick
+    got, ok = value(Store.open(str(tmp_path / "b")), DAY + 900, "BTCUSDT", "index")
+    assert ok and got == np.float32(close / 1.0004)
+
+
+def test_an_import_killed_mid_write_is_finished_by_running_it_again(tmp_path):
+    """SIGKILL while importing leaves a store of whole chunks; the same command again merges the
+    ticks already written and appends the rest: the result equals an uninterrupted import."""
+    import signal
+    import time
+
+    candles = parquet_candles(
+        tmp_path / "c.parquet", ["BTCUSDT", "ETHUSDT", "SOLUSDT"], DAY, 12_000, seconds=60
+    )
+    args = ("import", "--from", "bars-parquet", "--in", str(candles), "--quiet", "--out")
+    clean = bpjax(*args, str(tmp_path / "clean"))
+    assert clean.returncode == 0, clean.stderr
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "bpjax", *args, str(killed)], stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        time.sleep(0.2)
+        try:
+            if Store.open(str(killed)).ticks >= 512:
+                break
+        except (StoreError, KeyError):
+            continue
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = Store.open(str(killed))
+    assert 0 < partial.ticks < 12_000 and partial.ticks % 256 == 0
+    again = bpjax(*args, str(killed))
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stderr.strip().splitlines()[-1])["summary"]
+    assert summary["ticks_merged"] == partial.ticks and summary["ticks_in_store"] == 12_000
+    a, b = Store.open(str(tmp_path / "clean")), Store.open(str(killed))
+    for name in ("time", "fields", "valid", "bar_index", "bar_progress", "clock"):
+        np.testing.assert_array_equal(a.read(name), b.read(name), err_msg=name)
