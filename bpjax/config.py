@@ -175,6 +175,29 @@ class FeedsConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ZonesConfig:
+    """The liquidation zone engine's price grid and position model (SPEC section 6)."""
+
+    bins: int = setting(128, low=8, high=4_096, doc="price bins per symbol")
+    range: float = setting(0.25, low=0.01, high=2.0, doc="grid half-width, log price (0.25 = about +-25 %)")
+    recentre_bins: int = setting(8, low=1, high=2_048, doc="re-centre when price leaves the centre by this")
+    half_life_hours: float = setting(72.0, low=0.01, high=24 * 365, doc="estimated levels fade by half")
+    realized_half_life_hours: float = setting(24.0, low=0.01, high=24 * 365)
+    leverage: tuple[float, ...] = setting(low=1, high=200, doc="leverage tiers")
+    leverage_weights: tuple[float, ...] = setting(low=0, high=1e3, doc="share of new interest per tier")
+    maintenance_margin: tuple[float, ...] = setting(low=0, high=0.5, doc="maintenance margin rate per tier")
+
+
+DEFAULT_ZONES = {
+    # Binance USD-M tiers: positions small enough for each leverage sit in the bracket whose rate
+    # is listed (BTCUSDT's brackets: 0.4 % up to 125x, 0.5 % to 100x, 1 % to 50x, 2.5 % to 20x)
+    "leverage": [5.0, 10.0, 20.0, 25.0, 50.0, 75.0, 100.0, 125.0],
+    "leverage_weights": [0.10, 0.25, 0.25, 0.15, 0.12, 0.06, 0.05, 0.02],
+    "maintenance_margin": [0.004, 0.004, 0.004, 0.004, 0.004, 0.004, 0.004, 0.004],
+}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     universe: UniverseConfig
     engine: EngineConfig
@@ -185,6 +208,9 @@ class Config:
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     venues: VenuesConfig = field(default_factory=VenuesConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    zones: ZonesConfig = field(
+        default_factory=lambda: ZonesConfig(**{k: tuple(v) for k, v in DEFAULT_ZONES.items()})
+    )
     source_path: str = field(default="", compare=False, hash=False, repr=False)
 
     # --- derived views -------------------------------------------------------------------------
@@ -371,6 +397,7 @@ def parse_config(data: dict[str, Any], *, source: str = "") -> Config:
         "simulator",
         "venues",
         "feeds",
+        "zones",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -414,6 +441,7 @@ def parse_config(data: dict[str, Any], *, source: str = "") -> Config:
         simulator=_build(SimulatorConfig, data.get("simulator", {}), "simulator"),
         venues=_build(VenuesConfig, data.get("venues", {}), "venues"),
         feeds=_build(FeedsConfig, data.get("feeds", {}), "feeds"),
+        zones=_build(ZonesConfig, {**DEFAULT_ZONES, **data.get("zones", {})}, "zones"),
         source_path=source,
     )
     _validate(config)
@@ -428,6 +456,21 @@ def _validate(config: Config) -> None:
         if not urls.rest_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"venues.{venue}.rest_url must start with http:// or https://, was {urls.rest_url!r}"
+            )
+    zones = config.zones
+    if not (len(zones.leverage) == len(zones.leverage_weights) == len(zones.maintenance_margin) > 0):
+        raise ConfigError(
+            "zones.leverage, zones.leverage_weights and zones.maintenance_margin must list one value per "
+            f"tier, found {len(zones.leverage)}, {len(zones.leverage_weights)} and "
+            f"{len(zones.maintenance_margin)}"
+        )
+    if sum(zones.leverage_weights) <= 0:
+        raise ConfigError("zones.leverage_weights must not all be zero")
+    for leverage, rate in zip(zones.leverage, zones.maintenance_margin, strict=True):
+        if rate >= 1.0 / leverage:
+            raise ConfigError(
+                f"zones.maintenance_margin {rate:g} at {leverage:g}x is not below the initial margin "
+                f"{1.0 / leverage:g}: such a position is liquidated when opened"
             )
     if config.feeds.backoff_initial_seconds > config.feeds.backoff_max_seconds:
         raise ConfigError(
