@@ -186,6 +186,16 @@ class ZonesConfig:
     leverage: tuple[float, ...] = setting(low=1, high=200, doc="leverage tiers")
     leverage_weights: tuple[float, ...] = setting(low=0, high=1e3, doc="share of new interest per tier")
     maintenance_margin: tuple[float, ...] = setting(low=0, high=0.5, doc="maintenance margin rate per tier")
+    smooth_bins: float = setting(1.5, low=0.1, high=64, doc="heatmap smoothing, Gaussian sigma in bins")
+    cluster_share: float = setting(
+        0.25, low=0.0, high=1.0, doc="a zone is denser than this share of the peak"
+    )
+    zones_per_side: int = setting(4, low=1, high=64, doc="zones reported per side")
+    attraction_range: float = setting(0.05, low=0.001, high=1.0, doc="distance scale of the imbalance")
+    cascade_moves: tuple[float, ...] = setting(low=0.0001, high=1.0, doc="price moves of the cascade curve")
+    volume_stand_in: float = setting(
+        0.05, low=0.0, high=1.0, doc="without open interest: share of traded notional taken as new positions"
+    )
 
 
 DEFAULT_ZONES = {
@@ -194,6 +204,7 @@ DEFAULT_ZONES = {
     "leverage": [5.0, 10.0, 20.0, 25.0, 50.0, 75.0, 100.0, 125.0],
     "leverage_weights": [0.10, 0.25, 0.25, 0.15, 0.12, 0.06, 0.05, 0.02],
     "maintenance_margin": [0.004, 0.004, 0.004, 0.004, 0.004, 0.004, 0.004, 0.004],
+    "cascade_moves": [0.005, 0.01, 0.02, 0.03, 0.05, 0.1],
 }
 
 

@@ -48,6 +48,7 @@ from bpjax.snapshot import Snapshot, SnapshotLayout
 from bpjax.streams import StreamBank
 from bpjax.types import Array, Bool, Float, Int
 from bpjax.windows import RingView, WindowCache
+from bpjax.zones import ZoneGrid, ZoneInputs, ZoneReading, ZoneState
 
 INSUFFICIENT_WARMTH = 0.5  # mean warm-up of the price history below this flags the symbol
 
@@ -64,6 +65,8 @@ class EngineState(NamedTuple):
     streams: Float[Array, "3 stream mode tf sym"]  # committed (last closed bar) mean/var/weight
     memory: Float[Array, "3 mode sym"]  # bias memory: fast, slow, weight
     tick: Int[Array, ""]
+    zones: ZoneState  # the liquidation zone engine's grids
+    open_interest: Float[Array, " sym"]  # last open interest seen (NaN: none yet), for its change
 
 
 class TickOutput(NamedTuple):
@@ -84,8 +87,14 @@ class TickOutput(NamedTuple):
     card_direction: Float[Array, "sym mode card"]  # timeframes mixed
     card_strength: Float[Array, "sym mode card"]
     card_confidence: Float[Array, "sym mode card"]
+    zones: ZoneReading  # heatmap, zones, targets, imbalance, cascade (symbol axis last)
+    predicted_liquidations: Float[Array, "2 sym"]  # long / short levels price traded through this tick
+    zone_source: Int[Array, " sym"]  # what new positions were read from: ZONE_SOURCES
     metrics: dict[str, Array]
 
+
+# what the zone engine read new positions from, per symbol and tick (``TickOutput.zone_source``)
+ZONE_SOURCES = ("none", "open_interest", "volume")
 
 # what the scan path keeps of every tick: everything a published record reads
 SCAN_OUTPUTS = (
@@ -173,6 +182,8 @@ class Engine:
             "window": len(self.windows),
         }
         self.layout = SnapshotLayout(self.shape["sym"], self.shape["tf"])
+        self.zone_grid = ZoneGrid(config.zones, config.engine.tick_seconds)
+        self.volume_stand_in = np.float32(config.zones.volume_stand_in)
         self.params = jax.device_put(init_params(config, registry), self.device)
         self._jitted = jax.jit(self._step, donate_argnums=(0,))
         self._compiled = None
@@ -190,6 +201,8 @@ class Engine:
             streams=jnp.zeros((3, n["stream"], n["mode"], n["tf"], n["sym"]), jnp.float32),
             memory=jnp.zeros((3, n["mode"], n["sym"]), jnp.float32),
             tick=jnp.zeros((), jnp.int32),
+            zones=self.zone_grid.init(n["sym"]),
+            open_interest=jnp.full((n["sym"],), jnp.nan, jnp.float32),
         )
         return jax.device_put(state, self.device)
 
@@ -293,7 +306,14 @@ class Engine:
         ).astype(jnp.int32)
         price = step.open_bar.values[0, close]
 
-        new_state = EngineState(step.ring, window_cache, committed, result.memory, state.tick + 1)
+        # the liquidation zone engine (SPEC section 6) on the tick's own values
+        zone_inputs, zone_source, open_interest = self._zone_inputs(fields, valid, state.open_interest)
+        zones, zone_flows = self.zone_grid.step(state.zones, zone_inputs)
+        zone_reading = self.zone_grid.read(zones, jnp.where(price > 0, price, 0.0))
+
+        new_state = EngineState(
+            step.ring, window_cache, committed, result.memory, state.tick + 1, zones, open_interest
+        )
         output = TickOutput(
             bias=result.bias,
             confidence=result.confidence,
@@ -312,6 +332,9 @@ class Engine:
             card_direction=result.card_direction,
             card_strength=result.card_strength,
             card_confidence=result.card_confidence,
+            zones=zone_reading,
+            predicted_liquidations=zone_flows.removed,
+            zone_source=zone_source,
             metrics={
                 "mean_quality": jnp.mean(cards.quality),
                 "nonfinite_cards": jnp.sum(cards.nonfinite, dtype=jnp.int32),
@@ -322,6 +345,53 @@ class Engine:
             output.metrics["cards"] = cards
             output.metrics["windows"] = windows
         return new_state, output
+
+    def _zone_inputs(self, fields, valid, previous_oi):
+        """The zone engine's view of this tick, from the sanitized (field, sym) values. New positions
+        are the rise in open interest x price; without open interest, ``volume_stand_in`` of the
+        traded notional (``zone_source`` says which). The long share of them is the mean of what is
+        known of the taker-buy share and the top traders' long share, else one half."""
+        f = FIELD_INDEX
+
+        def ok(name):
+            return valid[f[name]]
+
+        def value(name):
+            return fields[f[name]]
+
+        price = value("close")
+        has_price = ok("close") & (price > 0)
+        low = jnp.where(ok("low"), value("low"), price)
+        high = jnp.where(ok("high"), value("high"), price)
+        has_oi = ok("open_interest")
+        oi = value("open_interest")
+        grown = jnp.where(has_oi & jnp.isfinite(previous_oi), jnp.maximum(oi - previous_oi, 0.0) * price, 0.0)
+        has_volume = ok("volume")
+        traded = jnp.where(
+            ok("turnover"), value("turnover"), jnp.where(has_volume, value("volume") * price, 0.0)
+        )
+        new_notional = jnp.where(has_oi, grown, jnp.where(has_volume, traded * self.volume_stand_in, 0.0))
+        source = jnp.where(has_oi, 1, jnp.where(has_volume, 2, 0)).astype(jnp.int32)
+        volume = value("volume")
+        taker_known = ok("buy_volume") & has_volume & (volume > 0)
+        taker = jnp.where(taker_known, value("buy_volume") / jnp.where(taker_known, volume, 1.0), 0.0)
+        ratio = value("ls_top_positions")
+        top_known = ok("ls_top_positions") & (ratio > 0)
+        top = jnp.where(top_known, ratio / (1.0 + ratio), 0.0)
+        known = taker_known.astype(jnp.float32) + top_known.astype(jnp.float32)
+        long_share = jnp.where(known > 0, (taker + top) / jnp.maximum(known, 1.0), 0.5)
+        inputs = ZoneInputs(
+            price=price,
+            low=low,
+            high=high,
+            new_notional=new_notional,
+            long_share=long_share,
+            liq_long=jnp.where(ok("liq_long_notional"), value("liq_long_notional"), 0.0),
+            liq_short=jnp.where(ok("liq_short_notional"), value("liq_short_notional"), 0.0),
+            valid=has_price,
+            volume=jnp.where(has_price, traded, 0.0),
+        )
+        return inputs, source, jnp.where(has_oi, oi, previous_oi)
 
     def _commit(self, streams, step: ring_buffers.RingStep, alphas):
         """Fold each timeframe's just-closed bar into its streams (skipped on ticks that close none)."""

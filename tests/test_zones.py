@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bpjax.config import ConfigError, load_config
-from bpjax.zones import LONG, SHORT, ZoneGrid, ZoneInputs, liquidation_ratios
+from bpjax.zones import KINDS, LONG, SHORT, ZoneGrid, ZoneInputs, liquidation_ratios
 
 
 def zones(**changes):
@@ -117,7 +117,7 @@ def test_recentring_moves_the_grid_by_whole_bins_without_losing_or_moving_mass()
 
 def reference_step(state, x, config, tick_seconds=10.0):
     """Float64 reference of one tick, symbol by symbol and tier by tier, from the module docstring."""
-    centre, estimated, realized = (np.array(a, np.float64) for a in state)
+    centre, estimated, realized = (np.array(a, np.float64) for a in state[:3])
     bins, width = config.bins, 2 * config.range / config.bins
     offsets = (np.arange(bins) - (bins - 1) / 2) * width
     fade = 0.5 ** (tick_seconds / (config.half_life_hours * 3600))
@@ -204,7 +204,7 @@ def test_the_jitted_step_matches_the_numpy_reference_and_conserves_mass():
     compared = flipped = 0
     for x in random_market(rng, 5, 300):
         before = tuple(np.asarray(a, np.float64) for a in state)
-        state, flows = step(state, ZoneInputs(*(jnp.asarray(a) for a in x)))
+        state, flows = step(state, ZoneInputs(*(None if a is None else jnp.asarray(a) for a in x)))
         ref, ref_flows = reference_step(before, x, config)
         got = np.asarray(jnp.stack(flows), np.float64)
         ledger += got
@@ -222,3 +222,84 @@ def test_the_jitted_step_matches_the_numpy_reference_and_conserves_mass():
     np.testing.assert_allclose(ledger[0], ledger[1] + ledger[2] + remaining, rtol=1e-4)
     assert ledger[2].sum() > 0 and ledger[1].sum() > 0  # both exits exercised
     assert step._cache_size() == 1
+
+
+def read(grid, state, price):
+    return jax.device_get(jax.jit(grid.read)(state, jnp.asarray(np.atleast_1d(np.float32(price)))))
+
+
+def test_a_leveraged_crowd_gives_a_zone_a_cascade_and_a_target_then_a_trap_when_swept_and_reversed():
+    """Scripted: 1 M of 10x longs opened at 100 (liquidated at 90.4) and 0.4 M of 10x shorts
+    (109.6); price drifts, dips through 90.4 and comes back."""
+    grid = one_tier(bins=256, range=0.5, half_life_hours=8760.0, realized_half_life_hours=8760.0)
+    state, _ = grid.step(grid.init(2), inputs([100.0, 100.0], new=[1e6, 0.0], share=[1.0, 0.5]))
+    state, _ = grid.step(state, inputs([100.0, 100.0], new=[4e5, 0.0], share=[0.0, 0.5]))
+    r = read(grid, state, [100.0, 100.0])
+    kinds = r.zone_kind[:, :, 0]
+    assert kinds[LONG, 0] == KINDS.index("pool") and kinds[SHORT, 0] == KINDS.index("pool")
+    assert r.zone_low[LONG, 0, 0] <= 90.4 <= r.zone_high[LONG, 0, 0] and r.zone_high[LONG, 0, 0] < 91.5
+    assert r.zone_notional[LONG, 0, 0] == pytest.approx(1e6, rel=1e-4)
+    assert r.zone_low[SHORT, 0, 0] <= 109.6 <= r.zone_high[SHORT, 0, 0]
+    # exit targets: a long exits into the shorts above, a short into the longs below
+    assert r.exit_price[0, 0] == pytest.approx(r.zone_low[SHORT, 0, 0]) and r.exit_notional[
+        0, 0
+    ] == pytest.approx(4e5, rel=1e-4)
+    assert r.exit_price[1, 0] == pytest.approx(r.zone_high[LONG, 0, 0]) and r.exit_notional[
+        1, 0
+    ] == pytest.approx(1e6, rel=1e-4)
+    assert -1.0 < r.imbalance[0] < 0.0  # more liquidity below at the same distance
+    moves = list(grid.moves)
+    assert r.cascade[LONG, moves.index(np.float32(0.05)), 0] == 0.0
+    assert r.cascade[LONG, moves.index(np.float32(0.1)), 0] == pytest.approx(1e6, rel=1e-4)
+    assert r.cascade[SHORT, moves.index(np.float32(0.1)), 0] == pytest.approx(4e5, rel=1e-4)
+    # the second symbol has no positions: no zones, no targets, finite everything
+    assert np.all(r.zone_kind[:, :, 1] == KINDS.index("none")) and r.exit_price[:, 1].tolist() == [0.0, 0.0]
+    assert all(np.all(np.isfinite(np.asarray(a))) for a in r)
+
+    # the dip through 90.4: the longs are liquidated (predicted), the zone is swept ...
+    state, flows = grid.step(state, inputs([89.5, 100.0], low=[89.0, 100.0], high=[95.0, 100.0]))
+    assert float(flows.removed[LONG, 0]) == pytest.approx(1e6, rel=1e-4)
+    r = read(grid, state, [89.5, 100.0])
+    assert r.zone_kind[LONG, 0, 0] == KINDS.index("swept")
+    assert r.cascade[LONG, -1, 0] == 0.0  # nothing left to cascade
+    # ... and reversed: price back above it makes it a trap; the long-side target is gone
+    state, _ = grid.step(state, inputs([96.0, 100.0], low=[95.0, 100.0], high=[96.0, 100.0]))
+    r = read(grid, state, [96.0, 100.0])
+    assert r.zone_kind[LONG, 0, 0] == KINDS.index("trap")
+    assert r.exit_price[1, 0] == 0.0  # a short has no live long liquidity below to exit into
+    assert r.zone_strength.min() >= 0.0 and r.zone_strength.max() <= 1.0
+
+
+def test_the_heatmap_is_the_smoothed_liquidation_notional():
+    grid = one_tier(bins=128, range=0.25, smooth_bins=2.0)
+    state, _ = grid.step(grid.init(1), inputs(100.0, new=1e6, share=0.5, liq_short=5e4))
+    r = read(grid, state, 100.0)
+    total = np.asarray(state.estimated + state.realized + state.swept)[:, :, 0].sum(axis=1)
+    np.testing.assert_allclose(r.heat[:, :, 0].sum(axis=1), total, rtol=1e-5)  # nothing near an edge
+    peak = np.argmax(r.heat[LONG, :, 0])
+    assert r.prices[peak, 0] == pytest.approx(90.4, rel=2 * grid.width)
+    assert np.all(np.diff(r.prices[:, 0]) > 0)
+
+
+def test_the_engine_tick_reads_zones_for_every_symbol(engine, config):
+    """Inside the one jitted tick: every symbol gets a heatmap, zones, targets and a cascade, all
+    finite; the simulator has open interest, so new positions are read from it."""
+    from bpjax.engine import ZONE_SOURCES
+    from bpjax.runner import Runner
+
+    runner = Runner(config, engine=engine)
+    runner.run(ticks=30)
+    output = jax.device_get(runner.last_output)
+    z, symbols, bins = output.zones, len(config.symbols), config.zones.bins
+    assert z.heat.shape == (2, bins, symbols) and z.zone_low.shape == (
+        2,
+        config.zones.zones_per_side,
+        symbols,
+    )
+    assert z.cascade.shape == (2, len(config.zones.cascade_moves), symbols)
+    assert all(np.all(np.isfinite(np.asarray(a))) for a in z)
+    assert np.all(output.zone_source == ZONE_SOURCES.index("open_interest"))
+    assert np.all(z.heat.sum(axis=(0, 1)) > 0)  # every symbol has liquidation levels by now
+    assert np.all((z.prices[0] < output.price) & (z.prices[-1] > output.price))  # the grid follows price
+    assert np.all(np.diff(z.cascade, axis=1) >= 0)  # a larger move liquidates at least as much
+    assert engine.compilations == 1
