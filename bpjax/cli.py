@@ -1,4 +1,4 @@
-"""The ``bpjax`` command line: run, import, replay, cards, bench, bench-feeds."""
+"""The ``bpjax`` command line: run, import, replay, zones, cards, bench, bench-feeds, bench-replay."""
 
 from __future__ import annotations
 
@@ -103,6 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(its flows are masked there)",
     )
     imp.add_argument("--quiet", action="store_true", help="no progress")
+
+    zones = commands.add_parser(
+        "zones", help="a symbol's liquidation zones from a recording, and its heatmap"
+    )
+    zones.add_argument("store", help="a store made by bpjax run --record or bpjax import")
+    zones.add_argument("--symbol", required=True, help="e.g. BTCUSDT")
+    zones.add_argument("--at", help="ISO 8601 time (default: the store's last tick)")
+    zones.add_argument("--json", action="store_true", help="print one JSON object")
+    zones.add_argument("--png", metavar="PATH", help="write the heatmap over time as a PNG picture")
 
     replay = commands.add_parser("replay", help="drive the engine from a recording made with --record")
     replay.add_argument("path", help="the zarr store")
@@ -224,6 +233,51 @@ def _import(args) -> int:
         progress_factory=None if args.quiet else lambda total: Progress(total, "import"),
     )
     print(json.dumps({"summary": summary}), file=sys.stderr)
+    return 0
+
+
+def _zones(args) -> int:
+    from bpjax.engine import enable_compilation_cache
+    from bpjax.store import Store
+    from bpjax.zoneview import heatmap_picture, parse_time, report, write_png, zone_history
+
+    store = Store.open(args.store)
+    config = store.config()
+    enable_compilation_cache(config.engine.compilation_cache)
+    history = zone_history(store, args.symbol, parse_time(args.at) if args.at else None)
+    result = report(history, args.symbol)
+    result["cascade"]["moves"] = list(config.zones.cascade_moves)
+    if args.png:
+        write_png(args.png, heatmap_picture(history))
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(
+        f"{args.symbol} at {result['time']}: price {result['price']:.6g}, "
+        f"new positions from {result['source']}"
+    )
+    print(f"{'side':<6}{'low':>14}{'high':>14}{'notional':>16}{'strength':>10}  kind")
+    for zone in result["zones"]:
+        print(
+            f"{zone['side']:<6}{zone['low']:>14.6g}{zone['high']:>14.6g}{zone['notional']:>16,.0f}"
+            f"{zone['strength']:>10.2f}  {zone['kind']}"
+        )
+    for side, target in result["exit_targets"].items():
+        text = "none" if target is None else f"{target['price']:.6g} ({target['notional']:,.0f} behind it)"
+        print(f"exit target of a {side} position: {text}")
+    print(f"imbalance {result['imbalance']:+.3f} (positive: more liquidity above)")
+    moves = ", ".join(
+        f"-{m:.1%}: {d:,.0f} / +{m:.1%}: {u:,.0f}"
+        for m, d, u in zip(
+            result["cascade"]["moves"],
+            result["cascade"]["down_long_notional"],
+            result["cascade"]["up_short_notional"],
+            strict=True,
+        )
+    )
+    print(f"cascade {moves}")
+    if args.png:
+        print(f"heatmap written to {args.png}")
     return 0
 
 
@@ -354,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
             "run": _run,
             "replay": _replay,
             "import": _import,
+            "zones": _zones,
             "cards": _cards,
             "bench": _bench,
             "bench-feeds": _bench_feeds,

@@ -187,8 +187,8 @@ class Engine:
         self.params = jax.device_put(init_params(config, registry), self.device)
         self._jitted = jax.jit(self._step, donate_argnums=(0,))
         self._compiled = None
-        self._scans: dict[tuple[int, bool], object] = {}
-        self.scan_compile_seconds: dict[tuple[int, bool], float] = {}
+        self._scans: dict[tuple, object] = {}
+        self.scan_compile_seconds: dict[tuple, float] = {}
         self.compile_seconds: float | None = None
         self.compilations = 0
 
@@ -431,39 +431,58 @@ class Engine:
 
     # --- the fast path: many ticks in one call ------------------------------------------------
     def scan(
-        self, state: EngineState, packed: Array, params: Params | None = None, *, cards: bool = False
+        self,
+        state: EngineState,
+        packed: Array,
+        params: Params | None = None,
+        *,
+        cards: bool = False,
+        zones_of: int | None = None,
     ) -> tuple[EngineState, dict[str, Array]]:
         """Step through a chunk of packed snapshots ``(T, layout.size)`` with ``lax.scan``: one call,
         no per-tick Python. Returns the state after the chunk and the per-tick outputs of
         :data:`SCAN_OUTPUTS` (plus ``card_direction``, ``card_strength`` and ``card_confidence``
-        when ``cards``), each with a leading time axis. The same compiled step body as :meth:`step`;
-        ``state`` is donated. Compiled once per (chunk length, cards)."""
+        when ``cards``; plus every zone reading of symbol ``zones_of`` as ``zone_<field>``), each
+        with a leading time axis. The same compiled step body as :meth:`step`; ``state`` is
+        donated. Compiled once per (chunk length, cards, zones_of)."""
         params = self.params if params is None else params
-        self.compile_scan(state, int(packed.shape[0]), params, cards=cards)
-        return self._scans[(int(packed.shape[0]), bool(cards))](state, packed, params)
+        self.compile_scan(state, int(packed.shape[0]), params, cards=cards, zones_of=zones_of)
+        return self._scans[(int(packed.shape[0]), bool(cards), zones_of)](state, packed, params)
 
     def compile_scan(
-        self, state: EngineState, ticks: int, params: Params | None = None, *, cards: bool = False
+        self,
+        state: EngineState,
+        ticks: int,
+        params: Params | None = None,
+        *,
+        cards: bool = False,
+        zones_of: int | None = None,
     ) -> float:
         """Compile :meth:`scan` for chunks of ``ticks`` ticks (once); returns the seconds it took."""
-        key = (int(ticks), bool(cards))
+        key = (int(ticks), bool(cards), zones_of)
         if key not in self._scans:
             started = time.perf_counter()
             params = self.params if params is None else params
             chunk = jax.ShapeDtypeStruct((ticks, self.layout.size), jnp.float32)
             options = CPU_COMPILER_OPTIONS if self.device.platform == "cpu" else {}
-            jitted = jax.jit(self._scan, donate_argnums=(0,), static_argnums=(3,))
-            self._scans[key] = jitted.lower(state, chunk, params, cards).compile(compiler_options=options)
+            jitted = jax.jit(self._scan, donate_argnums=(0,), static_argnums=(3, 4))
+            lowered = jitted.lower(state, chunk, params, bool(cards), zones_of)
+            self._scans[key] = lowered.compile(compiler_options=options)
             self.scan_compile_seconds[key] = time.perf_counter() - started
             self.compilations += 1
         return self.scan_compile_seconds[key]
 
-    def _scan(self, state: EngineState, packed: Array, params: Params, cards: bool):
+    def _scan(self, state: EngineState, packed: Array, params: Params, cards: bool, zones_of: int | None):
         names = SCAN_OUTPUTS + (SCAN_CARD_OUTPUTS if cards else ())
 
         def body(state, row):
             state, output = self._step(state, row, params)
-            return state, {name: getattr(output, name) for name in names}
+            kept = {name: getattr(output, name) for name in names}
+            if zones_of is not None:
+                for name, value in output.zones._asdict().items():
+                    kept[f"zone_{name}"] = value[..., zones_of]
+                kept["zone_source"] = output.zone_source[zones_of]
+            return state, kept
 
         return jax.lax.scan(body, state, packed)
 

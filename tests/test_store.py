@@ -192,3 +192,33 @@ def _rows(config, count, start):
         if f
         else {}
     )
+
+
+def test_zones_of_a_symbol_from_a_recording_as_json_and_png(recorded, tmp_path):
+    import struct
+    import zlib
+
+    _, store, _ = recorded
+    png = tmp_path / "heat.png"
+    result = bpjax("zones", str(store), "--symbol", "ETHUSDT", "--json", "--png", str(png))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    heatmap = report["heatmap"]
+    assert len(heatmap["prices"]) == len(heatmap["long"]) == len(heatmap["short"]) > 8
+    assert np.all(np.diff(heatmap["prices"]) > 0) and sum(heatmap["long"]) > 0 and sum(heatmap["short"]) > 0
+    assert report["zones"] and {"low", "high", "side", "strength", "kind"} <= set(report["zones"][0])
+    assert all(z["low"] < z["high"] and z["side"] in ("long", "short") for z in report["zones"])
+    assert set(report["exit_targets"]) == {"long", "short"} and -1 <= report["imbalance"] <= 1
+    assert len(report["cascade"]["down_long_notional"]) == len(report["cascade"]["moves"])
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert height == 240 and width > 100
+    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
+    assert len(zlib.decompress(idat)) == height * (1 + 3 * width)
+    # an earlier --at reads an earlier tick; a symbol not in the store is refused
+    early = bpjax("zones", str(store), "--symbol", "ETHUSDT", "--json", "--at", "2026-01-04T12:00:00Z")
+    assert early.returncode == 0, early.stderr
+    assert json.loads(early.stdout)["time"] < report["time"]
+    missing = bpjax("zones", str(store), "--symbol", "WIFUSDT")
+    assert missing.returncode == 2 and "has no symbol WIFUSDT" in missing.stderr
