@@ -9,7 +9,8 @@ A tick reads top to bottom::
 
     sanitize snapshot -> ring buffers (open bar of every timeframe)
     -> streams (commit closed bars, fold the open bar provisionally)
-    -> cards (every card x sym x mode x tf, vmapped) -> aggregation -> outputs
+    -> cards (every card x sym x mode x tf, vmapped) -> aggregation
+    -> zone engine (liquidation grids, zones, targets; bpjax.zones) -> outputs
 
 Nothing inside the tick raises or syncs with the host: data problems become
 per-symbol status bits (``bpjax.defines.STATUS_*``) that the host loop reads.

@@ -1,5 +1,8 @@
-"""The liquidation zone engine, steps 1 and 2 of SPEC section 6: where leveraged positions would
-be forced out, on a price grid per symbol, as tensor operations for the jitted tick.
+"""The liquidation zone engine of SPEC section 6: where leveraged positions would be forced out,
+on a price grid per symbol, as tensor operations inside the jitted tick. :meth:`ZoneGrid.step`
+keeps the grids (steps 1 and 2, below); :meth:`ZoneGrid.read` turns them into the heatmap,
+zones, strength, directional imbalance, zone kinds, exit targets and the cascade curve (steps
+3 to 7, described there).
 
 The grid. Each symbol has ``bins`` price bins, equally spaced in log price, ``range`` (log
 units) either side of a centre that follows the price: when the price leaves the centre by
@@ -202,7 +205,19 @@ class ZoneGrid:
     # --- reading the grid (steps 3-7) -----------------------------------------------------------
     def read(self, state: ZoneState, price: Float[Array, " sym"]) -> ZoneReading:
         """Heatmap, zones, strength, classification, exit targets, imbalance and the cascade curve
-        of every symbol at ``price`` (static shapes; no host work)."""
+        of every symbol at ``price`` (static shapes; no host work).
+
+        3. heatmap: estimated + realized + swept notional, smoothed along price (Gaussian,
+           ``smooth_bins``); 4. zones: runs of bins whose smoothed live-or-swept levels exceed
+           ``cluster_share`` of the side's peak, the ``zones_per_side`` largest by notional;
+        5. strength = 0.4 x share of the side's notional + 0.2 x share of the traded volume
+           + 0.2 tanh(touches / 3) + 0.2 tanh(age / 24 h), in [0, 1];
+        6. imbalance = (A - B) / (A + B), A the short levels above and B the long levels below,
+           each weighted by exp(-distance / ``attraction_range``);
+        7. kind: ``trap`` when at least half the zone was swept and price is back on the side it
+           came from, ``swept`` when swept and price is beyond, ``support_resistance`` when
+           touched (at or next to the zone) and holding, else ``pool``. Exit targets and the
+           cascade are read from the live (estimated) levels only."""
         prices = self.prices(state)  # (bin, sym)
         price = jnp.where(price > 0, price, jnp.exp(jnp.where(jnp.isnan(state.centre), 0.0, state.centre)))
         # step 3: the heatmap, a Gaussian smoothing along price of the estimated levels, the
