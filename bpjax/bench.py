@@ -486,20 +486,16 @@ def bench_replay(path: str, chunk: int = 256, tick_ticks: int = 2000) -> dict[st
     config = store.config()
     engine = Engine(config)
     symbols, ticks = len(config.symbols), store.ticks
-    layout = engine.layout
     started = time.perf_counter()
-    packed = np.empty((ticks, layout.size), np.float32)
     fields = store.read("fields")
     valid = store.read("valid")
-    for start in range(0, ticks, chunk):
-        block = store.block(start, min(start + chunk, ticks))
-        for k in range(len(block.time)):
-            layout.pack(block.snapshot(k), out=packed[start + k])
+    chunks = [packed.copy() for _, packed in store.packed_chunks(engine.layout, chunk)]  # the tail padded
+    chunks = np.concatenate(chunks)
+    packed = chunks[:ticks]
     read_seconds = time.perf_counter() - started
 
     # scan: one compilation, chunks of ``chunk`` ticks (the tail padded)
-    padded = -(-ticks // chunk) * chunk
-    chunks = np.concatenate([packed, np.repeat(packed[-1:], padded - ticks, axis=0)])
+    padded = len(chunks)
     state = engine.init()
     scan_compile = engine.compile_scan(state, chunk)
     started = time.perf_counter()

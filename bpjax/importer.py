@@ -117,6 +117,11 @@ class Table:
     def rows(self) -> int:
         return len(self.ts)
 
+    def select(self, rows: np.ndarray) -> None:
+        """Keep (and order) the rows ``rows`` picks: a boolean mask or indices."""
+        self.symbol, self.ts = self.symbol[rows], self.ts[rows]
+        self.columns = {k: v[rows] for k, v in self.columns.items()}
+
 
 # --- units and validation ---------------------------------------------------------------------------
 
@@ -258,8 +263,7 @@ def _numbers_or_nan(values: np.ndarray) -> np.ndarray:
 def _sorted(table: Table) -> Table:
     """The table in global time order (stable: rows of one time keep their file order)."""
     order = np.argsort(table.ts, kind="stable")
-    table.symbol, table.ts = table.symbol[order], table.ts[order]
-    table.columns = {k: v[order] for k, v in table.columns.items()}
+    table.select(order)
     return table
 
 
@@ -629,8 +633,7 @@ def _merge_series(tables: list[Table]) -> tuple[list[Table], list[str]]:
                     f"{kind} of {len(overlap)} symbol(s) also at a finer length: the {table.seconds} s "
                     f"{kind} of {', '.join(sorted(overlap)[:5])}{'...' if len(overlap) > 5 else ''} dropped"
                 )
-                table.symbol, table.ts = table.symbol[keep], table.ts[keep]
-                table.columns = {k: v[keep] for k, v in table.columns.items()}
+                table.select(keep)
             taken |= set(table.symbol.tolist())
     return [t for t in merged if t.rows], notes
 
@@ -736,8 +739,7 @@ def plan_import(
         for table in tables:
             keep = table.ts > opens
             early += int(np.count_nonzero(~keep))
-            table.symbol, table.ts = table.symbol[keep], table.ts[keep]
-            table.columns = {k: v[keep] for k, v in table.columns.items()}
+            table.select(keep)
         if early:
             notes.append(f"skipped {early} row(s) before the store's first tick ({_iso(opens)})")
         tables = [t for t in tables if t.rows]
@@ -756,8 +758,7 @@ def _drop_symbols(tables: list[Table], captures: list[Capture], symbols: list[st
     for table in tables:
         keep = ~np.isin(table.symbol, symbols)
         dropped += int(np.count_nonzero(~keep))
-        table.symbol, table.ts = table.symbol[keep], table.ts[keep]
-        table.columns = {k: v[keep] for k, v in table.columns.items()}
+        table.select(keep)
     return dropped
 
 

@@ -276,15 +276,9 @@ class Runner:
         never published. ``progress(done_ticks)`` is called after every chunk."""
         self.state = self.engine.init()
         self.keep = False  # records go to the sinks only
-        layout = self.engine.layout
-        packed = np.empty((chunk, layout.size), np.float32)
         started = time.perf_counter()
-        for start in range(0, store.ticks, chunk):
-            stop = min(start + chunk, store.ticks)
-            block = store.block(start, stop)
-            for k in range(stop - start):
-                layout.pack(block.snapshot(k), out=packed[k])
-            packed[stop - start :] = packed[stop - start - 1]
+        done = 0
+        for block, packed in store.packed_chunks(self.engine.layout, chunk):
             if not self.summary.compile_seconds:
                 self.summary.compile_seconds = self.engine.compile_scan(
                     self.state, chunk, cards=self.with_cards
@@ -295,13 +289,14 @@ class Runner:
             )
             host = jax.device_get(outputs)
             host["categories"] = host.pop("category_scores")
-            for k in range(stop - start):
+            for k in range(len(block.time)):
                 if block.phase[k] == PHASE_WARMUP:
                     self.summary.warmup_ticks += 1
                     continue
                 self._emit(float(block.time[k]), lambda k=k, host=host: {n: v[k] for n, v in host.items()})
+            done += len(block.time)
             if progress is not None:
-                progress(stop)
+                progress(done)
         self.summary.replay_seconds = time.perf_counter() - started
         return self.summary
 

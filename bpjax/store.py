@@ -221,6 +221,23 @@ class Store:
         """The snapshots of ticks [start, stop), read array by array."""
         return Block(*(self.read(n, start, stop) for n in Block._fields))
 
+    def packed_chunks(
+        self, layout, chunk: int, stop: int | None = None
+    ) -> Iterator[tuple[Block, np.ndarray]]:
+        """Ticks [0, stop) a chunk at a time as (block, packed): ``packed`` is (chunk, layout.size),
+        the block's snapshots packed for the engine (``SnapshotLayout.pack``) and padded with
+        copies of the last one, so every chunk has the length of one compiled scan. The buffer is
+        reused from chunk to chunk."""
+        stop = self.ticks if stop is None else min(stop, self.ticks)
+        packed = np.empty((chunk, layout.size), np.float32)
+        for start in range(0, stop, chunk):
+            block = self.block(start, min(start + chunk, stop))
+            count = len(block.time)
+            for k in range(count):
+                layout.pack(block.snapshot(k), out=packed[k])
+            packed[count:] = packed[count - 1]
+            yield block, packed
+
     def snapshots(self, chunk: int = CHUNK_TICKS) -> Iterator[tuple[float, int, Snapshot]]:
         """(time, phase, snapshot) for every complete tick, read a chunk at a time."""
         for start in range(0, self.ticks, chunk):

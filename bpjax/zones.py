@@ -165,7 +165,7 @@ class ZoneGrid:
         estimated = estimated - removed
         age = jnp.where(crossed, 0.0, age) + estimated * self.tick_seconds
         swept = state.swept * self.realized_fade + removed
-        touched = (prices >= low) & (prices <= high)  # (bin, sym): the tick's range covered it
+        touched = crossed[LONG] & crossed[SHORT]  # (bin, sym): the tick's range covered it
         touches = state.touches * self.realized_fade + touched.astype(jnp.float32)
 
         # new positions at this tick's price, over the leverage tiers

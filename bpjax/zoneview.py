@@ -41,20 +41,13 @@ def zone_history(store: Store, symbol: str, at: float | None = None) -> dict[str
         raise StoreError(f"{store.path} starts at {iso(float(times[0]))}, after --at {iso(at)}")
     engine = Engine(config)
     index = config.symbols.index(symbol)
-    layout = engine.layout
     state = engine.init()
-    packed = np.empty((CHUNK, layout.size), np.float32)
     kept: dict[str, list] = {}
-    for start in range(0, stop, CHUNK):
-        end = min(start + CHUNK, stop)
-        block = store.block(start, end)
-        for k in range(end - start):
-            layout.pack(block.snapshot(k), out=packed[k])
-        packed[end - start :] = packed[end - start - 1]
+    for block, packed in store.packed_chunks(engine.layout, CHUNK, stop):
         state, outputs = engine.scan(state, jax.device_put(packed, engine.device), zones_of=index)
         for name, value in jax.device_get(outputs).items():
             if name.startswith("zone_") or name == "price":
-                kept.setdefault(name, []).append(value[: end - start])
+                kept.setdefault(name, []).append(value[: len(block.time)])
     history = {name: np.concatenate(parts) for name, parts in kept.items()}
     history["time"] = times[:stop]
     history["price"] = history["price"][:, index]
