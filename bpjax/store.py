@@ -16,11 +16,14 @@ Layout of a store (one zarr group; ``T`` ticks, ``S`` symbols, ``F`` fields, ``M
     out/status      (T, S)      int32     STATUS_* bits
     out/price       (T, S)      float32
 
-Group attributes stamp ``schema_version``, ``config_hash``, the config itself, ``symbols``,
-``fields`` and their ``units``, ``timeframes``, ``modes``, ``categories`` and ``ticks``: the
-number of complete ticks. Every write appends to the arrays first and raises ``ticks`` last
-(zarr's local store replaces each file atomically), so a process killed at any moment leaves a
-store whose first ``ticks`` ticks are whole; reopening truncates what lies beyond and appends.
+The ``out/`` arrays are in recordings of a run (``kind`` ``run``); stores written by ``bpjax
+import`` (``kind`` ``import``) hold the inputs only and a replay computes the outputs. Group
+attributes stamp ``schema_version``, ``kind``, ``config_hash``, the config itself, ``symbols``,
+``fields`` and their ``units``, ``timeframes``, ``modes``, ``categories``, ``imports`` (what
+each import wrote) and ``ticks``: the number of complete ticks. Every write appends to the
+arrays first and raises ``ticks`` last (zarr's local store replaces each file atomically), so a
+process killed at any moment leaves a store whose first ``ticks`` ticks are whole; reopening
+truncates what lies beyond and appends.
 A store made with another schema, config hash or symbol list is refused, never mixed.
 
 Chunks hold 256 ticks along time (a tick of 21 symbols is ~4 KB of fields and masks and ~7 KB
