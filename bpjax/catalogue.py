@@ -44,6 +44,8 @@ def markdown(registry: Registry) -> str:
                 extras.append("window features: " + ", ".join(f"`{w}`" for w in spec.windows))
             if spec.params:
                 extras.append("parameters: " + ", ".join(f"`{k}` = {v:g}" for k, v in spec.params))
+            if spec.zones:
+                extras.append("reads the liquidation zone engine (`bpjax.zones`)")
             if not spec.mirror:
                 extras.append("not mirror-symmetric by design")
             if extras:

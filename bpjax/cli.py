@@ -1,4 +1,5 @@
-"""The ``bpjax`` command line: run, import, replay, zones, cards, bench, bench-feeds, bench-replay."""
+"""The ``bpjax`` command line: run, import, replay, zones, zones-calibrate, cards, bench, bench-feeds,
+bench-replay."""
 
 from __future__ import annotations
 
@@ -112,6 +113,21 @@ def build_parser() -> argparse.ArgumentParser:
     zones.add_argument("--at", help="ISO 8601 time (default: the store's last tick)")
     zones.add_argument("--json", action="store_true", help="print one JSON object")
     zones.add_argument("--png", metavar="PATH", help="write the heatmap over time as a PNG picture")
+
+    calibrate = commands.add_parser(
+        "zones-calibrate",
+        help="how well the liquidation heatmap located the liquidations that followed, vs a uniform baseline",
+    )
+    calibrate.add_argument("store", help="a store with liquidations (bpjax run --record or bpjax import)")
+    calibrate.add_argument(
+        "--horizons", default="5m,15m,1h", help="comma-separated look-ahead windows, e.g. 5m,15m,1h,4h"
+    )
+    calibrate.add_argument("--every", default="1m", help="take a case every this long (default 1m)")
+    calibrate.add_argument(
+        "--top-share", type=float, default=0.2, help="share of a band's bins the model predicts (default 0.2)"
+    )
+    calibrate.add_argument("--json", action="store_true", help="print one JSON object")
+    calibrate.add_argument("--quiet", action="store_true", help="no progress")
 
     replay = commands.add_parser("replay", help="drive the engine from a recording made with --record")
     replay.add_argument("path", help="the zarr store")
@@ -281,6 +297,70 @@ def _zones(args) -> int:
     return 0
 
 
+def _duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        value = float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise StoreError(f"a duration must be positive, like 30s, 5m, 1h or 1d; was {text!r}")
+    return value
+
+
+def _zones_calibrate(args) -> int:
+    from bpjax.calibrate import calibrate
+    from bpjax.engine import enable_compilation_cache
+    from bpjax.progress import Progress
+    from bpjax.store import Store
+
+    store = Store.open(args.store)
+    enable_compilation_cache(store.config().engine.compilation_cache)
+    horizons = tuple(_duration(part.strip()) for part in args.horizons.split(",") if part.strip())
+    result = calibrate(
+        store,
+        horizons=horizons,
+        every=_duration(args.every),
+        top_share=args.top_share,
+        progress=None if args.quiet else Progress(store.ticks, "calibrate"),
+    )
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    events = result["events"]
+    print(
+        f"{result['store']}: {result['ticks']:,} ticks, {result['symbols']} symbols, "
+        f"{result['time_range'][0]} to {result['time_range'][1]}; {events['rows']:,} liquidation rows, "
+        f"{events['notional']:,.0f} notional; a case every {result['every_seconds']:g} s, "
+        f"the model predicts the densest {result['top_share']:.0%} of a band's bins"
+    )
+    print("new positions read from: " + ", ".join(f"{k} {v:,}" for k, v in result["sources"].items()))
+
+    def cell(value, digits=3):
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    print(f"{'':<30}{'':>9}{'hit rate':^21}{'precision':^21}")
+    columns = ("model", "unif.", "near.") * 2
+    print(f"{'horizon':<8}{'distance':<14}{'cases':>8}{'coverage':>9}" + "".join(f"{c:>7}" for c in columns))
+    for name, horizon in result["horizons"].items():
+        rows = [(f"{b['distance'][0]:.1%}-{b['distance'][1]:.1%}", b) for b in horizon["bands"]]
+        for label, row in [*rows, ("all", horizon["all"])]:
+            if not row["cases"] and not row["abstained"]:
+                continue
+            figures = []
+            for metric in ("hit_rate", "precision"):
+                figures += [row[metric], row["baseline"][metric], row["nearest"][metric]]
+            print(
+                f"{name:<8}{label:<14}{row['cases']:>8}{cell(row['coverage'], 2):>9}"
+                + "".join(f"{cell(v):>7}" for v in figures)
+            )
+    verdict = "beats" if result["beats_baseline"] else "does not beat"
+    print(
+        f"the heatmap {verdict} the uniform baseline on every horizon (hit rate and precision, all distances)"
+    )
+    return 0
+
+
 def _replay(args) -> int:
     from bpjax.engine import enable_compilation_cache
     from bpjax.runner import Runner, iso
@@ -409,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
             "replay": _replay,
             "import": _import,
             "zones": _zones,
+            "zones-calibrate": _zones_calibrate,
             "cards": _cards,
             "bench": _bench,
             "bench-feeds": _bench_feeds,

@@ -9,8 +9,9 @@ A tick reads top to bottom::
 
     sanitize snapshot -> ring buffers (open bar of every timeframe)
     -> streams (commit closed bars, fold the open bar provisionally)
-    -> cards (every card x sym x mode x tf, vmapped) -> aggregation
-    -> zone engine (liquidation grids, zones, targets; bpjax.zones) -> outputs
+    -> zone engine (liquidation grids, zones, targets; bpjax.zones)
+    -> cards (every card x sym x mode x tf, vmapped; liquidation and zones cards read the zone
+       engine) -> aggregation -> outputs
 
 Nothing inside the tick raises or syncs with the host: data problems become
 per-symbol status bits (``bpjax.defines.STATUS_*``) that the host loop reads.
@@ -248,6 +249,14 @@ class Engine:
         window_cache = self.windows.refresh(state.windows, view)
         windows = self.windows.compute(window_cache, view, params.lookback_scale)
 
+        # the liquidation zone engine (SPEC section 6) on the tick's own values; the liquidation and
+        # zones cards read it
+        price = step.open_bar.values[0, FIELD_INDEX["close"]]
+        price = jnp.where(price > 0, price, 0.0)
+        zone_inputs, zone_source, open_interest = self._zone_inputs(fields, valid, state.open_interest)
+        zones, zone_flows = self.zone_grid.step(state.zones, zone_inputs)
+        zone_reading = self.zone_grid.read(zones, price)
+
         # every card on every (sym, mode, tf)
         timeframe_seconds = jnp.asarray(self.timeframe_seconds)
         data = SliceData(
@@ -262,6 +271,7 @@ class Engine:
             bar_seconds=timeframe_seconds,
             card_params=params.card_params,
             clock=snapshot.clock,
+            zones=self.zone_grid.features(zone_reading, price),
         )
         cards = run_cards(
             self.registry, self.bank, self.windows, data, self.lag, self.benchmark, values=self.card_slices
@@ -305,12 +315,6 @@ class Engine:
             | jnp.where(nonfinite_card, STATUS_NONFINITE_CARD, 0)
             | jnp.where(implausible_input, STATUS_IMPLAUSIBLE_INPUT, 0)
         ).astype(jnp.int32)
-        price = step.open_bar.values[0, close]
-
-        # the liquidation zone engine (SPEC section 6) on the tick's own values
-        zone_inputs, zone_source, open_interest = self._zone_inputs(fields, valid, state.open_interest)
-        zones, zone_flows = self.zone_grid.step(state.zones, zone_inputs)
-        zone_reading = self.zone_grid.read(zones, jnp.where(price > 0, price, 0.0))
 
         new_state = EngineState(
             step.ring, window_cache, committed, result.memory, state.tick + 1, zones, open_interest
@@ -328,7 +332,7 @@ class Engine:
             timeframe_bias=result.timeframe_bias,
             size=result.size,
             stop=result.stop,
-            price=jnp.where(price > 0, price, 0.0),
+            price=price,
             status=status,
             card_direction=result.card_direction,
             card_strength=result.card_strength,
@@ -360,10 +364,20 @@ class Engine:
         def value(name):
             return fields[f[name]]
 
-        price = value("close")
-        has_price = ok("close") & (price > 0)
-        low = jnp.where(ok("low"), value("low"), price)
-        high = jnp.where(ok("high"), value("high"), price)
+        # the price: the last trade, else the mark, else the forced orders' average price (a
+        # liquidation log alone still places its liquidations and centres the grid)
+        liq_prices = []
+        for side in ("long", "short"):
+            qty, notional = value(f"liq_{side}_qty"), value(f"liq_{side}_notional")
+            known = ok(f"liq_{side}_qty") & ok(f"liq_{side}_notional") & (qty > 0) & (notional > 0)
+            liq_prices.append(jnp.where(known, notional / jnp.where(known, qty, 1.0), 0.0))
+        liq_price = jnp.maximum(liq_prices[0], liq_prices[1])
+        has_close = ok("close") & (value("close") > 0)
+        has_mark = ok("mark") & (value("mark") > 0)
+        price = jnp.where(has_close, value("close"), jnp.where(has_mark, value("mark"), liq_price))
+        has_price = price > 0
+        low = jnp.where(has_close & ok("low"), value("low"), price)
+        high = jnp.where(has_close & ok("high"), value("high"), price)
         has_oi = ok("open_interest")
         oi = value("open_interest")
         grown = jnp.where(has_oi & jnp.isfinite(previous_oi), jnp.maximum(oi - previous_oi, 0.0) * price, 0.0)
@@ -389,6 +403,8 @@ class Engine:
             long_share=long_share,
             liq_long=jnp.where(ok("liq_long_notional"), value("liq_long_notional"), 0.0),
             liq_short=jnp.where(ok("liq_short_notional"), value("liq_short_notional"), 0.0),
+            liq_long_price=liq_prices[0],
+            liq_short_price=liq_prices[1],
             valid=has_price,
             volume=jnp.where(has_price, traded, 0.0),
         )
@@ -438,13 +454,14 @@ class Engine:
         params: Params | None = None,
         *,
         cards: bool = False,
-        zones_of: int | None = None,
+        zones_of: int | str | None = None,
     ) -> tuple[EngineState, dict[str, Array]]:
         """Step through a chunk of packed snapshots ``(T, layout.size)`` with ``lax.scan``: one call,
         no per-tick Python. Returns the state after the chunk and the per-tick outputs of
         :data:`SCAN_OUTPUTS` (plus ``card_direction``, ``card_strength`` and ``card_confidence``
-        when ``cards``; plus every zone reading of symbol ``zones_of`` as ``zone_<field>``), each
-        with a leading time axis. The same compiled step body as :meth:`step`; ``state`` is
+        when ``cards``; plus every zone reading of symbol ``zones_of`` as ``zone_<field>``, or with
+        ``zones_of="heatmaps"`` every symbol's ``zone_heat``, ``zone_prices`` and ``zone_source``),
+        each with a leading time axis. The same compiled step body as :meth:`step`; ``state`` is
         donated. Compiled once per (chunk length, cards, zones_of)."""
         params = self.params if params is None else params
         self.compile_scan(state, int(packed.shape[0]), params, cards=cards, zones_of=zones_of)
@@ -457,7 +474,7 @@ class Engine:
         params: Params | None = None,
         *,
         cards: bool = False,
-        zones_of: int | None = None,
+        zones_of: int | str | None = None,
     ) -> float:
         """Compile :meth:`scan` for chunks of ``ticks`` ticks (once); returns the seconds it took."""
         key = (int(ticks), bool(cards), zones_of)
@@ -473,13 +490,21 @@ class Engine:
             self.compilations += 1
         return self.scan_compile_seconds[key]
 
-    def _scan(self, state: EngineState, packed: Array, params: Params, cards: bool, zones_of: int | None):
+    def _scan(
+        self, state: EngineState, packed: Array, params: Params, cards: bool, zones_of: int | str | None
+    ):
         names = SCAN_OUTPUTS + (SCAN_CARD_OUTPUTS if cards else ())
 
         def body(state, row):
             state, output = self._step(state, row, params)
             kept = {name: getattr(output, name) for name in names}
-            if zones_of is not None:
+            if zones_of == "heatmaps":
+                kept.update(
+                    zone_heat=output.zones.heat,
+                    zone_prices=output.zones.prices,
+                    zone_source=output.zone_source,
+                )
+            elif zones_of is not None:
                 for name, value in output.zones._asdict().items():
                     kept[f"zone_{name}"] = value[..., zones_of]
                 kept["zone_source"] = output.zone_source[zones_of]

@@ -68,6 +68,10 @@ def _fields() -> tuple[Field, ...]:
         Field("open_interest", "last", FEED_OPEN_INTEREST, "base", "open interest"),
         Field("liq_long_notional", "sum", FEED_LIQUIDATIONS, "quote", "long positions force-closed"),
         Field("liq_short_notional", "sum", FEED_LIQUIDATIONS, "quote", "short positions force-closed"),
+        # the quantities give the forced orders' average price (notional / quantity): where the
+        # zone engine places realized liquidations
+        Field("liq_long_qty", "sum", FEED_LIQUIDATIONS, "base", "long quantity force-closed"),
+        Field("liq_short_qty", "sum", FEED_LIQUIDATIONS, "base", "short quantity force-closed"),
     ]
     for band in DEPTH_BANDS_BPS:
         rows.append(Field(f"bid_depth_{band}", "last", FEED_BOOK, "quote", f"bid notional within {band} bp"))

@@ -70,6 +70,7 @@ class SliceData(NamedTuple):
     bar_seconds: Array  # ()
     card_params: Array  # (param,)
     clock: Array  # (4,) sin/cos of the UTC hour of day and day of week
+    zones: Array  # (zone feature, sym) the zone engine's reading (bpjax.zones.ZONE_FEATURES)
 
 
 def _apply(
@@ -97,11 +98,13 @@ def _apply(
         scale, card_params = data.scale[:, None, None], data.card_params[:, :, None, None]
         progress, bar_seconds = data.progress[None, :, None], data.bar_seconds[None, :, None]
         latest, fresh = data.latest[:, None, None, :], data.fresh[:, None, None, :]
+        zones = data.zones[:, None, None, :]
     else:
         shape = data.windows.shape[1:]  # (sym,)
         scale, card_params = data.scale, data.card_params
         progress, bar_seconds = data.progress, data.bar_seconds
         latest, fresh = data.latest, data.fresh
+        zones = data.zones
     results = []
     for spec in specs:
         params = {
@@ -125,6 +128,7 @@ def _apply(
             window_index={w: windows.index[w] for w in spec.windows},
             benchmark=benchmark,
             clock=data.clock,
+            zones=zones if spec.zones else None,
             feature_axis=1 if batched else 0,
         )
         out = spec.fn(x)[:parts]
@@ -186,11 +190,12 @@ def run_cards(
 
     ``data`` holds: windows/counts (mode, window, tf, sym), streams/committed
     (3, stream, mode, tf, sym), latest/fresh (field, sym), scale (mode,), progress and
-    bar_seconds (tf,), card_params (mode, param), clock (4,). ``lag`` is the ring length (caps lookbacks);
-    ``benchmark`` the benchmark symbol's index on the symbol axis. Without ``values`` the cards'
-    raw readings are not computed (``value`` is None): the aggregation never reads them, and
-    computing them cost ~9 % of the 2,100-symbol tick (A/B in BENCHMARKS.md). A card is then
-    flagged non-finite on its direction, strength and confidence alone.
+    bar_seconds (tf,), card_params (mode, param), clock (4,), zones (zone feature, sym). ``lag``
+    is the ring length (caps lookbacks); ``benchmark`` the benchmark symbol's index on the symbol
+    axis. Without ``values`` the cards' raw readings are not computed (``value`` is None): the
+    aggregation never reads them, and computing them cost ~9 % of the 2,100-symbol tick (A/B in
+    BENCHMARKS.md). A card is then flagged non-finite on its direction, strength and confidence
+    alone.
     """
     parts = 4 if values else 3
     cards = registry.cards
@@ -205,8 +210,8 @@ def run_cards(
     if cross_specs:
         # cross-sections reduce the symbol axis, written with (sym,) arrays: vmapped over (mode, tf)
         fn = lambda d: _apply(cross_specs, streams, windows, layout, lag, benchmark, d, False, parts)  # noqa: E731
-        over_mode = SliceData(0, 0, 2, 2, None, None, 0, None, None, 0, None)
-        over_tf = SliceData(1, 1, 2, 2, None, None, None, 0, 0, None, None)
+        over_mode = SliceData(0, 0, 2, 2, None, None, 0, None, None, 0, None, None)
+        over_tf = SliceData(1, 1, 2, 2, None, None, None, 0, 0, None, None, None)
         lifted = jax.vmap(jax.vmap(fn, (over_tf,), out_axes=2), (over_mode,), out_axes=2)
         outputs.append(lifted(data))  # (card, 4, mode, tf, sym)
         order.append(cross_specs)

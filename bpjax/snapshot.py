@@ -355,10 +355,12 @@ class Accumulator:
         keep &= side_ok
         if not keep.any():
             return
-        idx, notional, side = idx[keep], (event.price * event.qty)[keep], event.side[keep]
+        idx, qty, side = idx[keep], event.qty[keep], event.side[keep]
+        notional = event.price[keep] * qty
         v = self.values
-        np.add.at(v[:, _F["liq_long_notional"]], idx, np.where(side == LONG_LIQUIDATED, notional, 0.0))
-        np.add.at(v[:, _F["liq_short_notional"]], idx, np.where(side == SHORT_LIQUIDATED, notional, 0.0))
+        for name, which in (("long", LONG_LIQUIDATED), ("short", SHORT_LIQUIDATED)):
+            np.add.at(v[:, _F[f"liq_{name}_notional"]], idx, np.where(side == which, notional, 0.0))
+            np.add.at(v[:, _F[f"liq_{name}_qty"]], idx, np.where(side == which, qty, 0.0))
         unique = np.unique(idx)
         fields = group_fields(FEED_LIQUIDATIONS)
         self.has_value[np.ix_(unique, fields)] = True

@@ -26,7 +26,8 @@ that price trades through is removed: long mass in every bin at or above the tic
 short mass at or below its high. Those removals are the model's predicted liquidations.
 
 Step 2, realized liquidations: each tick's force-closed notional per side is added at the
-tick's price and kept as a cumulative, fading (``realized_half_life_hours``) profile.
+forced orders' average price (notional / quantity; the tick's price when the quantity is not
+known) and kept as a cumulative, fading (``realized_half_life_hours``) profile.
 
 Conservation: per side, the notional added equals the notional faded plus the notional
 removed by price plus what remains on the grid (tests hold it over long random runs).
@@ -69,6 +70,8 @@ class ZoneInputs(NamedTuple):
     liq_short: Float[Array, " sym"]
     valid: Array  # (sym,) bool: a price this tick (otherwise the symbol only fades)
     volume: Float[Array, " sym"] | None = None  # traded notional this tick (the volume profile)
+    liq_long_price: Float[Array, " sym"] | None = None  # forced orders' average price; 0: at price
+    liq_short_price: Float[Array, " sym"] | None = None
 
 
 class ZoneFlows(NamedTuple):
@@ -82,6 +85,26 @@ class ZoneFlows(NamedTuple):
 # zone kinds (step 7)
 KIND_NONE, KIND_POOL, KIND_SUPPORT, KIND_TRAP, KIND_SWEPT = range(5)
 KINDS = ("none", "pool", "support_resistance", "trap", "swept")
+
+# what the liquidation and zones cards read of the zone engine, per symbol (``ZoneGrid.features``;
+# ``CardInput.zone(name)``). Above: the nearest live zone of short levels above the price (a long
+# position's exit target); below: the nearest live zone of long levels below it (a short's).
+ZONE_FEATURES = (
+    "above_distance",  # log(zone low / price), 0 when there is none
+    "above_present",  # 1 when there is one
+    "above_notional",  # estimated liquidation notional still in it
+    "below_distance",  # log(price / zone high)
+    "below_present",
+    "below_notional",
+    "imbalance",  # step 6, [-1, 1]: liquidity above minus below, by proximity
+    "heat_mass",  # liquidation notional on the heatmap, both sides (0: the engine knows nothing)
+    "cascade_down",  # long notional a drop of the cascade move nearest 2 % would liquidate
+    "cascade_up",  # short notional a rise of that move would liquidate
+    "trap_below",  # strength of the strongest trap among long-level zones (swept, price back above)
+    "trap_above",  # ... among short-level zones (swept, price back below)
+)
+ZONE_FEATURE_INDEX = {name: k for k, name in enumerate(ZONE_FEATURES)}
+CASCADE_REFERENCE_MOVE = 0.02
 
 
 class ZoneReading(NamedTuple):
@@ -126,6 +149,37 @@ class ZoneGrid:
         self.zones = zones.zones_per_side
         self.attraction = zones.attraction_range
         self.moves = np.asarray(zones.cascade_moves, np.float32)
+        self.cascade_reference = int(np.argmin(np.abs(self.moves - CASCADE_REFERENCE_MOVE)))
+
+    def features(self, r: ZoneReading, price: Float[Array, " sym"]) -> Float[Array, "feature sym"]:
+        """The :data:`ZONE_FEATURES` of every symbol, from its reading at ``price``."""
+        ok = price > 0
+        safe_price = jnp.where(ok, price, 1.0)
+
+        def nearest(target, sign):
+            has = ok & (target > 0)
+            distance = sign * jnp.log(jnp.where(has, target, 1.0) / safe_price)
+            return jnp.where(has, jnp.maximum(distance, 0.0), 0.0), has.astype(jnp.float32)
+
+        above, has_above = nearest(r.exit_price[0], 1.0)
+        below, has_below = nearest(r.exit_price[1], -1.0)
+        trap = jnp.max(jnp.where(r.zone_kind == KIND_TRAP, r.zone_strength, 0.0), axis=1)  # (side, sym)
+        j = self.cascade_reference
+        rows = {
+            "above_distance": above,
+            "above_present": has_above,
+            "above_notional": r.exit_notional[0],
+            "below_distance": below,
+            "below_present": has_below,
+            "below_notional": r.exit_notional[1],
+            "imbalance": r.imbalance,
+            "heat_mass": jnp.sum(r.heat, axis=(0, 1)),
+            "cascade_down": r.cascade[LONG, j],
+            "cascade_up": r.cascade[SHORT, j],
+            "trap_below": trap[LONG],
+            "trap_above": trap[SHORT],
+        }
+        return jnp.stack([rows[name] for name in ZONE_FEATURES]).astype(jnp.float32)
 
     def init(self, symbols: int) -> ZoneState:
         """Empty grids, not yet centred (NaN centre: placed at the symbol's first price)."""
@@ -184,12 +238,16 @@ class ZoneGrid:
         )
         estimated = estimated + added_levels
 
-        # realized liquidations at this tick's price
+        # realized liquidations at the forced orders' own price (this tick's price without one)
         liq = jnp.maximum(jnp.stack([x.liq_long, x.liq_short]), 0.0)  # (side, sym)
         liq = jnp.where(x.valid[None, :], liq, 0.0)
-        realized = realized + jnp.stack(
-            [self._deposit(state.centre, log_price[None, :], liq[side][None, :]) for side in (LONG, SHORT)]
-        )
+        deposits = []
+        for side, at in ((LONG, x.liq_long_price), (SHORT, x.liq_short_price)):
+            where = (
+                log_price if at is None else jnp.where(at > 0, jnp.log(jnp.where(at > 0, at, 1.0)), log_price)
+            )
+            deposits.append(self._deposit(state.centre, where[None, :], liq[side][None, :]))
+        realized = realized + jnp.stack(deposits)
         traded = jnp.zeros_like(x.price) if x.volume is None else jnp.maximum(x.volume, 0.0)
         volume = state.volume * self.realized_fade + self._deposit(
             state.centre, log_price[None, :], jnp.where(x.valid, traded, 0.0)[None, :]
@@ -229,8 +287,11 @@ class ZoneGrid:
 
         heat = smooth(state.estimated + state.realized + state.swept)
         # zones are found on the model's levels, live or swept (realized prints at the current
-        # price are in the heatmap, not zones of their own)
-        mass = state.estimated + state.swept  # (2, bin, sym)
+        # price are in the heatmap, not zones of their own), off the two edge bins: they hold the
+        # mass that left the grid, at an unknown distance beyond it
+        inner = np.ones((1, self.bins, 1), np.float32)
+        inner[:, [0, -1]] = 0.0
+        mass = (state.estimated + state.swept) * inner  # (2, bin, sym)
         density = smooth(mass)
 
         # step 4: zones = runs of bins denser than cluster_share of the side's peak; the largest

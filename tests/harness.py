@@ -13,7 +13,7 @@ from bpjax.config import Config, load_config
 from bpjax.engine import Engine
 from bpjax.runner import SimSource, warmup_times
 from bpjax.snapshot import Accumulator, Snapshot
-from tests.reference import Bars, Slice, StreamPaths
+from tests.reference import Bars, Slice, StreamPaths, zone_features
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "BNBUSDT")
 
@@ -114,6 +114,7 @@ class Scenario:
             float(snapshot.bar_progress[tf]),
             self.config.universe.symbols.index(self.config.universe.benchmark),
             snapshot.clock.astype(np.float64),
+            zone_features(point.output, self.config.zones.cascade_moves),
         )
 
 

@@ -231,6 +231,31 @@ def alpha_of(span: float, kind: str, scale: float) -> float:
 # --- one (mode, tf) slice over all symbols ---------------------------------------------------------------
 
 
+def zone_features(output: dict, moves) -> dict[str, np.ndarray]:
+    """What the liquidation and zones cards read of the zone engine (bpjax.zones.ZONE_FEATURES),
+    from a tick's zone reading and price (the host copy of TickOutput), in float64."""
+    r, price = output["zones"], np.asarray(output["price"], np.float64)
+    exit_price = np.asarray(r.exit_price, np.float64)
+    features = {}
+    for k, (side, sign) in enumerate((("above", 1.0), ("below", -1.0))):
+        has = (price > 0) & (exit_price[k] > 0)
+        ratio = np.where(has, exit_price[k], 1.0) / np.where(price > 0, price, 1.0)
+        features[f"{side}_distance"] = np.where(has, np.maximum(sign * np.log(ratio), 0.0), 0.0)
+        features[f"{side}_present"] = has * 1.0
+        features[f"{side}_notional"] = np.asarray(r.exit_notional[k], np.float64)
+    j = int(np.argmin(np.abs(np.asarray(moves) - 0.02)))
+    trap = np.max(np.where(np.asarray(r.zone_kind) == 3, r.zone_strength, 0.0), axis=1)  # kind 3: trap
+    features.update(
+        imbalance=np.asarray(r.imbalance, np.float64),
+        heat_mass=np.asarray(r.heat, np.float64).sum(axis=(0, 1)),
+        cascade_down=np.asarray(r.cascade[0, j], np.float64),
+        cascade_up=np.asarray(r.cascade[1, j], np.float64),
+        trap_below=trap[0].astype(np.float64),
+        trap_above=trap[1].astype(np.float64),
+    )
+    return features
+
+
 class Slice:
     """Reference inputs for one (mode, tf) over all symbols, at one tick."""
 
@@ -245,8 +270,10 @@ class Slice:
         progress: float,
         benchmark: int = 0,
         clock=None,
+        zones: dict | None = None,
     ):
         self.bars, self.paths, self.lag, self.scale = bars, paths, lag, scale
+        self.zones = zones  # name -> (sym,): the zone engine's reading, see zone_features
         self.latest, self.latest_valid = latest, latest_valid
         self.progress, self.bar_seconds = progress, float(bars.seconds)
         self.benchmark = benchmark  # index of the benchmark symbol on the symbol axis

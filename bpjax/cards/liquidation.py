@@ -2,13 +2,10 @@
 
 Two kinds of reading. *Realized* liquidations (``liq_long_notional`` / ``liq_short_notional``,
 quote notional force-closed per bar, all venues) say which side is being flushed; *estimated*
-liquidation levels project the open interest built at each price onto the prices where those
-positions would be force-closed. New open interest is split between longs and shorts by the
-taker side of the bar it was built on (takers who buy while positions grow open longs), and
-its notional-weighted average price is the entry level of each side (EW, span 50 bars x mode
-scale). Distances are in log price; a leverage ``L`` with maintenance margin ``mm`` puts the
-long liquidation price at ``entry (1 - 1/L + mm)`` and the short one mirrored in log space,
-``entry / (1 - 1/L + mm)``.
+liquidation levels, from the zone engine (SPEC section 6, :mod:`bpjax.zones`), say where the
+open interest built at each price would be force-closed: spread over leverage tiers, a long
+opened at ``P`` with leverage ``L`` and maintenance margin ``m`` is liquidated at
+``P (1 - 1/L + m)``, a short at ``P (1 + 1/L - m)``. Distances are in log price.
 
 Sign convention: positive = the card expects price to rise. Short liquidations are forced buys
 (they push price up), long liquidations forced sells; each card states whether it reads them
@@ -16,8 +13,6 @@ as momentum (a cascade under way) or as a contrarian signal (a flush that is ove
 """
 
 from __future__ import annotations
-
-import math
 
 import jax.numpy as jnp
 
@@ -29,42 +24,7 @@ from bpjax.cards.registry import card
 from bpjax.streams import Bar, Stream, register_series
 from bpjax.windows import Window
 
-# --- derived series: open interest built per bar, split by taker side ------------------------------
-
-
-def _built_notional(bar: Bar, prev: Bar, side: str):
-    """Quote notional of open interest added on this bar (0 when it fell) x the taker share of
-    ``side`` (0.5 without volume), and whether it is defined."""
-    oi, prev_oi, close = bar.f("open_interest"), prev.f("open_interest"), bar.f("close")
-    ok = bar.ok("open_interest", "close") & prev.ok("open_interest")
-    buy, sell = bar.f("buy_volume"), bar.f("sell_volume")
-    total = buy + sell
-    flow_ok = bar.ok("buy_volume", "sell_volume") & (total > 0)
-    share = jnp.where(flow_ok, (buy if side == "buy" else sell) / jnp.where(flow_ok, total, 1.0), 0.5)
-    added = jnp.maximum(oi - prev_oi, 0.0) * close * share
-    return jnp.where(ok, added, 0.0), ok
-
-
-@register_series("oi_build_long_notional", "max(OI - previous OI, 0) x close x taker-buy share")
-def _oi_build_long_notional(bar: Bar, prev: Bar):
-    return _built_notional(bar, prev, "buy")
-
-
-@register_series("oi_build_long_price", "oi_build_long_notional x close")
-def _oi_build_long_price(bar: Bar, prev: Bar):
-    value, ok = _built_notional(bar, prev, "buy")
-    return jnp.where(ok, value * bar.f("close"), 0.0), ok
-
-
-@register_series("oi_build_short_notional", "max(OI - previous OI, 0) x close x taker-sell share")
-def _oi_build_short_notional(bar: Bar, prev: Bar):
-    return _built_notional(bar, prev, "sell")
-
-
-@register_series("oi_build_short_price", "oi_build_short_notional x close")
-def _oi_build_short_price(bar: Bar, prev: Bar):
-    value, ok = _built_notional(bar, prev, "sell")
-    return jnp.where(ok, value * bar.f("close"), 0.0), ok
+# --- derived series: liquidations at their price -------------------------------------------------
 
 
 def _liquidated_at_close(bar: Bar, prev: Bar, name: str):
@@ -83,13 +43,6 @@ def _liq_short_price(bar: Bar, prev: Bar):
 
 
 # --- declarations ----------------------------------------------------------------------------------
-
-BUILD_LONG = Stream("oi_build_long_notional", 50)
-BUILD_LONG_PRICE = Stream("oi_build_long_price", 50)
-BUILD_SHORT = Stream("oi_build_short_notional", 50)
-BUILD_SHORT_PRICE = Stream("oi_build_short_price", 50)
-BUILD_STREAMS = (BUILD_LONG, BUILD_LONG_PRICE, BUILD_SHORT, BUILD_SHORT_PRICE)
-BUILD_INPUTS = ("open_interest", "close", "buy_volume", "sell_volume")
 
 LIQ_LONG_FAST = Stream("liq_long_notional", 5)
 LIQ_SHORT_FAST = Stream("liq_short_notional", 5)
@@ -115,38 +68,9 @@ def liq_price_sums(lookback: float) -> tuple[Window, Window]:
     return Window("sum", "liq_long_price", lookback), Window("sum", "liq_short_price", lookback)
 
 
-MAINTENANCE = 0.005  # maintenance margin as a fraction of notional
-LEVERAGE_TIERS = (5.0, 10.0, 20.0, 50.0, 100.0)
-TIER_WEIGHTS = (0.25, 0.3, 0.25, 0.15, 0.05)
-
-
 # --- shared pieces ---------------------------------------------------------------------------------
 
-
-def entry_levels(x: CardInput):
-    """(long entry, short entry, long share of built notional, valid): the OI-weighted average
-    prices at which longs and shorts were opened (EW span 50). Declare BUILD_STREAMS."""
-    long_mass, short_mass = x.mean(BUILD_LONG), x.mean(BUILD_SHORT)
-    long_entry = safe_div(x.mean(BUILD_LONG_PRICE), long_mass)
-    short_entry = safe_div(x.mean(BUILD_SHORT_PRICE), short_mass)
-    long_share = safe_div(long_mass, long_mass + short_mass)
-    return long_entry, short_entry, long_share, (long_entry > 0) & (short_entry > 0)
-
-
-def liquidation_distance(leverage):
-    """Log distance from entry to liquidation: -log(1 - 1/L + mm)."""
-    return -jnp.log(jnp.clip(1.0 - 1.0 / leverage + MAINTENANCE, 1e-6, 1.0))
-
-
-def level_gaps(x: CardInput, leverage):
-    """Log distances from price down to the long liquidation level and up to the short one (each
-    floored at 0: a level price has traded through pulls at distance 0), and validity."""
-    long_entry, short_entry, _, ok = entry_levels(x)
-    close = x.w(CLOSE)
-    distance = liquidation_distance(leverage)
-    down = jnp.maximum(log_ratio(close, long_entry) + distance, 0.0)
-    up = jnp.maximum(log_ratio(short_entry, close) + distance, 0.0)
-    return down, up, ok & (close > 0)
+FAR = 0.25  # log distance of a side without a zone: the edge of the default zone grid
 
 
 def horizon(x: CardInput, lookback: float):
@@ -161,26 +85,28 @@ def horizon(x: CardInput, lookback: float):
     "liquidation_levels",
     "liquidation",
     lookback=50,
-    inputs=BUILD_INPUTS,
-    streams=BUILD_STREAMS,
-    windows=(CLOSE,),
-    params={"leverage": 25.0, "ratio_scale": 0.4},
+    inputs=("close",),
+    params={"ratio_scale": 0.4},
+    zones=True,
 )
 def liquidation_levels(x: CardInput):
-    """Estimated liquidation levels as magnets: is the long-liquidation level below or the
-    short-liquidation level above closer to price.
+    """Estimated liquidation levels as magnets: is the nearest zone of long liquidation levels
+    below or of short ones above closer to price.
 
-    Formula: P_L, P_S = OI-weighted entry prices of longs and shorts (EW span 50 of
-    max(dOI, 0) x close x taker-buy (taker-sell) share, times close, over the same without
-    close); D = -log(1 - 1/leverage + 0.005), leverage = 25; long level = P_L e^-D, short level
-    = P_S e^D; down = max(log(close / long level), 0), up = max(log(short level / close), 0);
-    u = (down - up) / (down + up). direction = tanh(u / ratio_scale) (ratio_scale = 0.4),
-    strength = |direction|. Value: u.
-    Confidence: 0 until both sides have built open interest.
-    Positive: the short-liquidation level above is nearer (price is drawn up into it).
+    Formula: from the zone engine (SPEC section 6, :mod:`bpjax.zones`): down = log(price / high
+    of the nearest live zone of long levels below), up = log(low of the nearest live zone of
+    short levels above / price) (the exit targets of a short and of a long position); a side
+    without a zone counts as far = 0.25 (the edge of the default grid). u = (down - up) / (down
+    + up). direction = tanh(u / ratio_scale) (ratio_scale = 0.4), strength = |direction|.
+    Value: u.
+    Confidence: 0 without a live zone on either side.
+    Positive: the short-liquidation zone above is nearer (price is drawn up into it).
     Reference: exchange isolated-margin liquidation price, entry x (1 - 1/leverage + mm).
     """
-    down, up, ok = level_gaps(x, x.p("leverage"))
+    below, above = x.zone("below_present") > 0, x.zone("above_present") > 0
+    down = jnp.where(below, x.zone("below_distance"), FAR)
+    up = jnp.where(above, x.zone("above_distance"), FAR)
+    ok = below | above
     value = jnp.where(ok, safe_div(down - up, down + up), 0.0)
     d = jnp.tanh(value / x.p("ratio_scale"))
     return output(d, jnp.abs(d), ok, value)
@@ -209,48 +135,21 @@ def liquidation_pressure(x: CardInput):
     return output(d, jnp.abs(d), base > 0, value)
 
 
-@card(
-    "liquidation_heatmap_density",
-    "liquidation",
-    lookback=50,
-    inputs=BUILD_INPUTS,
-    streams=BUILD_STREAMS + (RETURNS,),
-    windows=(CLOSE,),
-)
+@card("liquidation_heatmap_density", "liquidation", lookback=50, inputs=("close",), zones=True)
 def liquidation_heatmap_density(x: CardInput):
-    """Liquidation heatmap proximity: estimated liquidation density within reach above vs below.
+    """Liquidation heatmap proximity: estimated and realized liquidation notional within reach
+    above vs below.
 
-    Formula: for leverage tiers L = 5, 10, 20, 50, 100 with weights 0.25, 0.3, 0.25, 0.15, 0.05
-    and D_L = -log(1 - 1/L + 0.005): long levels P_L e^-D_L, short levels P_S e^D_L (P_L, P_S
-    as in liquidation_levels); g = log distance from price to a level on its own side (a level
-    already traded through counts 0); kernel K = (g / h) exp(1/2 - g^2 / (2 h^2)) for g > 0, else 0
-    (1 at one h: levels about one move away are the targets, a level being reached fades out
-    as its positions are closed), h = 2 sigma sqrt(50 bars x mode scale) (the reach of a
-    two-sigma move), sigma the EW std of 1-bar log returns (span 50). Density below
-    = a_L sum w K over long levels, above = (1 - a_L) sum w K over short levels, a_L = long share
-    of built notional. direction = above - below, strength = |direction|. Value: above + below.
-    Confidence: 0 until both sides have built open interest and returns have varied.
-    Positive: more estimated short liquidations within reach above than long ones below.
+    Formula: the zone engine's directional score (SPEC section 6, step 6): I = (A - B) / (A + B),
+    A the short liquidation levels above price and B the long ones below (estimated and
+    realized), each bin weighted by exp(-distance / attraction_range). direction = I,
+    strength = |direction|. Value: the liquidation notional on the heatmap, both sides.
+    Confidence: 0 while the heatmap is empty.
+    Positive: more short liquidations within reach above than long ones below.
     """
-    long_entry, short_entry, long_share, ok = entry_levels(x)
-    close = x.w(CLOSE)
-    width = 2.0 * horizon(x, 50)
-    ok = ok & (width > 0) & (close > 0)
-    to_long = log_ratio(close, long_entry)
-    to_short = log_ratio(short_entry, close)
-
-    def density(gap_to_entry):
-        total = jnp.zeros_like(close)
-        for leverage, weight in zip(LEVERAGE_TIERS, TIER_WEIGHTS, strict=True):
-            gap = gap_to_entry - math.log(1.0 - 1.0 / leverage + MAINTENANCE)
-            z = safe_div(gap, width)
-            total = total + jnp.where(gap > 0, weight * z * jnp.exp(0.5 - 0.5 * z * z), 0.0)
-        return total
-
-    below = long_share * density(to_long)
-    above = (1.0 - long_share) * density(to_short)
-    d = jnp.where(ok, above - below, 0.0)
-    return output(d, jnp.abs(d), ok, jnp.where(ok, above + below, 0.0))
+    mass = x.zone("heat_mass")
+    d = x.zone("imbalance")
+    return output(d, jnp.abs(d), mass > 0, mass)
 
 
 @card(
@@ -316,26 +215,27 @@ def liquidation_imbalance(x: CardInput):
     "cascade_risk",
     "liquidation",
     lookback=200,
-    inputs=BUILD_INPUTS + ("bid_depth_50", "ask_depth_50"),
-    streams=BUILD_STREAMS + (OI_LEVEL, BID_DEPTH_50, ASK_DEPTH_50),
-    windows=(CLOSE, OI, BID_50, ASK_50),
-    params={"leverage": 50.0, "ratio_scale": 0.4},
+    inputs=("open_interest", "close", "bid_depth_50", "ask_depth_50"),
+    streams=(OI_LEVEL, BID_DEPTH_50, ASK_DEPTH_50),
+    windows=(OI, BID_50, ASK_50),
+    zones=True,
 )
 def cascade_risk(x: CardInput):
-    """Partial-liquidation / cascade risk: crowded open interest, a thin book and a nearby
-    high-leverage liquidation level, signed towards that level.
+    """Partial-liquidation / cascade risk: crowded open interest, a thin book and liquidation
+    levels stacked within a short move, signed towards the larger cascade.
 
-    Formula: u = (down - up) / (down + up) as in liquidation_levels at leverage = 50 (the tier
-    liquidated first); crowding = (1 + tanh(z_oi)) / 2, z_oi = log(OI / mean) / (sd / mean),
-    mean and sd the EW statistics of open interest (span 200); thinness = m / (m + depth),
-    depth = bid + ask notional within 50 bp on the open bar, m its EW mean (span 100, both sides).
-    direction = tanh(u / ratio_scale) x crowding x thinness x 2 (clipped to [-1, 1]; ratio_scale
-    = 0.4), strength = |direction|. Value: crowding x thinness x 2 (1 = usual OI and depth).
-    Confidence: 0 until both sides have built open interest or without a book.
-    Positive: a crowded, thin market sits nearer the short-liquidation cluster above (squeeze risk).
+    Formula: from the zone engine's cascade curve (SPEC section 6): C_up = short notional a rise of
+    2 % would liquidate, C_down = long notional a 2 % drop would (the configured move nearest
+    2 %); pull = (C_up - C_down) / (C_up + C_down); crowding = (1 + tanh(z_oi)) / 2, z_oi =
+    log(OI / mean) / (sd / mean), mean and sd the EW statistics of open interest (span 200);
+    thinness = m / (m + depth), depth = bid + ask notional within 50 bp on the open bar, m its
+    EW mean (span 100, both sides). direction = pull x crowding x thinness x 2 (clipped to
+    [-1, 1]), strength = |direction|. Value: crowding x thinness x 2 (1 = usual OI and depth).
+    Confidence: 0 without levels within the move, without a book or without open interest.
+    Positive: a crowded, thin market with more short liquidations stacked above (squeeze risk).
     """
-    down, up, ok = level_gaps(x, x.p("leverage"))
-    pull = jnp.tanh(safe_div(down - up, down + up) / x.p("ratio_scale"))
+    up, down = x.zone("cascade_up"), x.zone("cascade_down")
+    pull = safe_div(up - down, up + down)
     oi, mean = x.w(OI), x.mean(OI_LEVEL)
     oi_z = safe_div(log_ratio(oi, mean), safe_div(x.std(OI_LEVEL), mean))
     crowding = 0.5 * (1.0 + jnp.tanh(oi_z))
@@ -343,8 +243,8 @@ def cascade_risk(x: CardInput):
     usual = x.mean(BID_DEPTH_50) + x.mean(ASK_DEPTH_50)
     thinness = safe_div(usual, usual + depth)
     risk = 2.0 * crowding * thinness
-    d = jnp.where(ok, jnp.clip(pull * risk, -1.0, 1.0), 0.0)
-    return output(d, jnp.abs(d), ok & (depth > 0) & (oi > 0), risk)
+    d = jnp.clip(pull * risk, -1.0, 1.0)
+    return output(d, jnp.abs(d), (up + down > 0) & (depth > 0) & (oi > 0), risk)
 
 
 @card(

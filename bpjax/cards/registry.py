@@ -46,6 +46,7 @@ class CardSpec:
     windows: tuple[Window, ...]  # window features the card reads
     params: tuple[tuple[str, float], ...]  # default traced parameters
     cross_section: bool  # receives the whole symbol axis
+    zones: bool  # reads the zone engine (CardInput.zone)
     mirror: bool  # direction flips when the market is mirrored (see tests/test_invariants.py)
     doc: str
 
@@ -64,6 +65,7 @@ class CardSpec:
             "windows": [str(w) for w in self.windows],
             "params": dict(self.params),
             "kind": "cross_section" if self.cross_section else "slice",
+            "zones": self.zones,
             "description": self.description,
         }
 
@@ -169,6 +171,7 @@ def _decorator(cross_section: bool):
         streams: tuple[Stream, ...] = (),
         windows: tuple[Window, ...] = (),
         params: Mapping[str, float] | None = None,
+        zones: bool = False,
         mirror: bool = True,
         registry: Registry = REGISTRY,
     ):
@@ -184,6 +187,7 @@ def _decorator(cross_section: bool):
                     windows=tuple(windows),
                     params=tuple((k, float(v)) for k, v in (params or {}).items()),
                     cross_section=cross_section,
+                    zones=zones,
                     mirror=mirror,
                     doc=inspect.getdoc(fn) or "",
                 )

@@ -1,9 +1,9 @@
 """Zones: liquidity zones above and below price (pools, traps, strength, targets).
 
-Until the zone engine lands (SPEC section 6), these cards compute their zones directly from
-the snapshot fields: recent range extremes (where stops and liquidation orders rest), the
-open interest built by each side (its OI-weighted entry price and the liquidation levels
-projected from it, see :mod:`bpjax.cards.liquidation`), volume and wick rejection.
+Pools, traps and exit targets are read from the zone engine (SPEC section 6, :mod:`bpjax.zones`:
+liquidation levels on a price grid per symbol, clustered into zones); the others read the
+price action around range extremes (where stops and liquidation orders rest), volume and wick
+rejection.
 
 Sign convention: positive = the card expects price to rise (towards a zone above, or away from
 a zone below that holds).
@@ -14,13 +14,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, log_ratio, output, safe_div
-from bpjax.cards.liquidation import (
-    BUILD_INPUTS,
-    BUILD_STREAMS,
-    entry_levels,
-    horizon,
-    liquidation_distance,
-)
+from bpjax.cards.liquidation import horizon
 from bpjax.cards.open_interest import HIGHEST_20, LOWEST_20, OI_CHANGE, oi_change, oi_windows
 from bpjax.cards.price_momentum import CLOSE, RETURNS
 from bpjax.cards.registry import card
@@ -69,31 +63,28 @@ def range_position(x: CardInput, highest: Window, lowest: Window):
     "liquidity_pool_balance",
     "zones",
     lookback=50,
-    inputs=BUILD_INPUTS + ("high", "low"),
-    streams=BUILD_STREAMS + (RETURNS,),
-    windows=(HIGHEST_50, LOWEST_50, CLOSE),
+    inputs=("close",),
+    streams=(RETURNS,),
+    zones=True,
 )
 def liquidity_pool_balance(x: CardInput):
-    """Nearest liquidity pools: stops of shorts above the range high vs of longs below the low.
+    """Nearest liquidity pools: short liquidation levels above vs long ones below, by size and
+    distance.
 
-    Formula: until the zone engine lands, the pool above sits at the highest high of n = 50 bars
-    (x mode scale) and is sized by the short share of built open interest (1 - a_L), the pool
-    below at the lowest low sized by a_L (see liquidation_levels for the OI build split);
-    distances in noise units d_up = log(HH / close) / h, d_dn = log(close / LL) / h, h = sigma
-    sqrt(n). Pull g_up = (1 - a_L) / (1 + d_up), g_dn = a_L / (1 + d_dn).
+    Formula: from the zone engine (SPEC section 6): N_up, d_up = estimated notional and log
+    distance of the nearest live zone of short levels above price, N_dn, d_dn of long levels
+    below (0 where there is none); h = sigma sqrt(n), n = 50 bars x mode scale, sigma the EW std of
+    1-bar log returns (span 50). Pull g_up = N_up / (1 + d_up / h), g_dn = N_dn / (1 + d_dn / h).
     direction = (g_up - g_dn) / (g_up + g_dn), strength = |direction|. Value: direction.
-    Confidence: 0 until open interest has been built.
-    Positive: a larger or nearer pool of short stops above (price drawn up to sweep it).
+    Confidence: 0 without a zone on either side or without price noise.
+    Positive: a larger or nearer pool of short liquidations above (price drawn up to sweep it).
     """
-    _, _, long_share, ok = entry_levels(x)
-    close = x.w(CLOSE)
     width = horizon(x, 50)
-    up = safe_div(log_ratio(x.w(HIGHEST_50), close), width)
-    down = safe_div(log_ratio(close, x.w(LOWEST_50)), width)
-    pull_up = (1.0 - long_share) / (1.0 + up)
-    pull_down = long_share / (1.0 + down)
-    ok = ok & (width > 0)
-    value = jnp.where(ok, safe_div(pull_up - pull_down, pull_up + pull_down), 0.0)
+    pull_up = x.zone("above_notional") / (1.0 + safe_div(x.zone("above_distance"), width))
+    pull_down = x.zone("below_notional") / (1.0 + safe_div(x.zone("below_distance"), width))
+    total = pull_up + pull_down
+    ok = (total > 0) & (width > 0)
+    value = jnp.where(ok, safe_div(pull_up - pull_down, total), 0.0)
     return output(value, jnp.abs(value), ok, value)
 
 
@@ -103,24 +94,29 @@ def liquidity_pool_balance(x: CardInput):
     lookback=20,
     inputs=("high", "low", "close"),
     windows=(HIGHEST_5, LOWEST_5, HIGHEST_20, LOWEST_20, CLOSE),
+    zones=True,
 )
 def stop_hunt_trap(x: CardInput):
-    """Stop hunt / liquidity trap: a recent sweep of the range extreme that price gave back.
+    """Stop hunt / liquidity trap: liquidity swept and given back.
 
-    Formula: until the zone engine lands, over n = 20 bars (x mode scale): p = (close - LL) /
-    (HH - LL); swept_up = 1 when the highest high of the last 5 bars is the 20-bar high (the
-    stops above were just run), swept_down likewise for the low. direction = swept_down x p -
-    swept_up x (1 - p): a sweep of the high followed by a fall back into the range reads
-    bearish, a swept low with price back up reads bullish. strength = |direction|.
-    Value: direction.
-    Confidence: 0 when the range has no width.
-    Positive: the lows were just swept and price has reclaimed the range (a bear trap).
+    Formula: the zone engine's traps (SPEC section 6, step 7): T_dn = strength of the strongest
+    zone of long levels that price swept and traded back above (a bear trap), T_up the same for
+    short levels swept and traded back below. Where there is a trap, direction = clip(T_dn -
+    T_up, -1, 1). Otherwise the price action of the range, over n = 20 bars (x mode scale):
+    p = (close - LL) / (HH - LL); swept_up = 1 when the highest high of the last 5 bars is the
+    20-bar high, swept_down likewise for the low; direction = swept_down x p - swept_up x (1 - p).
+    strength = |direction|. Value: direction.
+    Confidence: 0 without a trap and without a range of any width.
+    Positive: the lows (longs' liquidation levels) were just swept and price has reclaimed them.
     """
     position, ranged = range_position(x, HIGHEST_20, LOWEST_20)
     swept_up = jnp.where(x.w(HIGHEST_5) >= x.w(HIGHEST_20), 1.0, 0.0)
     swept_down = jnp.where(x.w(LOWEST_5) <= x.w(LOWEST_20), 1.0, 0.0)
-    value = jnp.where(ranged, swept_down * position - swept_up * (1.0 - position), 0.0)
-    return output(value, jnp.abs(value), ranged, value)
+    sweep = jnp.where(ranged, swept_down * position - swept_up * (1.0 - position), 0.0)
+    below, above = x.zone("trap_below"), x.zone("trap_above")
+    trapped = below + above > 0
+    value = jnp.where(trapped, jnp.clip(below - above, -1.0, 1.0), sweep)
+    return output(value, jnp.abs(value), ranged | trapped, value)
 
 
 @card(
@@ -134,7 +130,7 @@ def stop_hunt_trap(x: CardInput):
 def zone_strength(x: CardInput):
     """Strength of the zone price sits in: volume rejected at the lows vs at the highs.
 
-    Formula: until the zone engine lands, demand strength = EW mean (span 20 x mode scale) of
+    Formula: demand strength = EW mean (span 20 x mode scale) of
     volume x log(min(open, close) / low) (volume-weighted lower wicks: offers absorbed),
     supply strength U the same with log(high / max(open, close)); p = position of close in the
     50-bar range. direction = ((1 - p) D - p U) / (D + U): near the range low the demand zone
@@ -160,7 +156,7 @@ def zone_strength(x: CardInput):
 def range_extreme_oi_build(x: CardInput):
     """Price pressing a range extreme while open interest builds: positions piling into the zone.
 
-    Formula: until the zone engine lands, c = 2 (close - LL) / (HH - LL) - 1 over n = 50 bars
+    Formula: c = 2 (close - LL) / (HH - LL) - 1 over n = 50 bars
     (x mode scale); zo = z of the log OI change over 20 bars (see oi_change). direction = c x
     clip(zo / 2, 0, 1): new positions at the high (or low) fuel a break through the stops
     beyond it; falling OI reads neutral. strength = |direction|. Value: zo.
@@ -180,33 +176,30 @@ BIG = 1e6  # a log distance no target reaches
     "exit_target_distance",
     "zones",
     lookback=50,
-    inputs=BUILD_INPUTS + ("high", "low"),
-    streams=BUILD_STREAMS,
+    inputs=("high", "low", "close"),
     windows=(HIGHEST_50, LOWEST_50, CLOSE),
-    params={"leverage": 25.0},
+    zones=True,
 )
 def exit_target_distance(x: CardInput):
     """Exit targets: room to the nearest opposing zone above (a long's target) vs below.
 
-    Formula: until the zone engine lands, zones above = the 50-bar highest high and the
-    short-liquidation level P_S e^D, zones below = the lowest low and the long-liquidation level
-    P_L e^-D (leverage = 25, see liquidation_levels); only zones strictly beyond price count.
-    up = log(nearest above / close), down = log(close / nearest below);
-    direction = (up - down) / (up + down), strength = |direction|. Value: up / down.
+    Formula: zones above = the 50-bar highest high (x mode scale) and the zone engine's exit
+    target of a long position (the nearest live zone of short liquidation levels above), zones
+    below = the lowest low and a short's target (the nearest live zone of long levels below);
+    only zones strictly beyond price count. up = log(nearest above / close), down = log(close /
+    nearest below); direction = (up - down) / (up + down), strength = |direction|.
+    Value: up / down.
     Confidence: 0 unless there is a zone on both sides.
     Positive: more room to the first target above than to the first zone below.
     """
-    long_entry, short_entry, _, _ = entry_levels(x)
     close = x.w(CLOSE)
-    distance = liquidation_distance(x.p("leverage"))
-    above = []
-    for level in (x.w(HIGHEST_50), short_entry * jnp.exp(distance)):
-        above.append(jnp.where(level > close, log_ratio(level, close), BIG))
-    below = []
-    for level in (x.w(LOWEST_50), long_entry * jnp.exp(-distance)):
-        below.append(jnp.where((level < close) & (level > 0), log_ratio(close, level), BIG))
-    up = jnp.minimum(above[0], above[1])
-    down = jnp.minimum(below[0], below[1])
+    high, low = x.w(HIGHEST_50), x.w(LOWEST_50)
+    range_up = jnp.where(high > close, log_ratio(high, close), BIG)
+    range_down = jnp.where((low < close) & (low > 0), log_ratio(close, low), BIG)
+    zone_up = jnp.where(x.zone("above_present") > 0, x.zone("above_distance"), BIG)
+    zone_down = jnp.where(x.zone("below_present") > 0, x.zone("below_distance"), BIG)
+    up = jnp.where(zone_up > 0, jnp.minimum(range_up, zone_up), range_up)
+    down = jnp.where(zone_down > 0, jnp.minimum(range_down, zone_down), range_down)
     ok = (up < BIG) & (down < BIG) & (close > 0)
     value = jnp.where(ok, safe_div(up - down, up + down), 0.0)
     return output(value, jnp.abs(value), ok, jnp.where(ok, safe_div(up, down), 0.0))
@@ -223,7 +216,7 @@ def exit_target_distance(x: CardInput):
 def zone_breakout_acceptance(x: CardInput):
     """Zone breakout with acceptance: price at or through the prior range edge on heavy volume.
 
-    Formula: until the zone engine lands, p = (close - (HH + LL) / 2) / ((HH - LL) / 2) against
+    Formula: p = (close - (HH + LL) / 2) / ((HH - LL) / 2) against
     the 20 bars before the open bar (x mode scale); edge = sign(p) clip(2 |p| - 1, 0, 1) (0 in
     the middle half of the range, 1 at or beyond its edge); v = sum of volume over the last 5
     bars / (5 bars x mode scale x EW mean volume, span 50). direction = edge x tanh(v),

@@ -11,38 +11,6 @@ from tests.reference import RET, F, Slice, _log, div, move_z, reference, referen
 # --- series ----------------------------------------------------------------------------------------
 
 
-def _built(bar, ok, prev, prev_ok, side):
-    oi, prev_oi, close = bar[..., F["open_interest"]], prev[..., F["open_interest"]], bar[..., F["close"]]
-    good = ok[..., F["open_interest"]] & ok[..., F["close"]] & prev_ok[..., F["open_interest"]]
-    buy, sell = bar[..., F["buy_volume"]], bar[..., F["sell_volume"]]
-    total = buy + sell
-    flow = ok[..., F["buy_volume"]] & ok[..., F["sell_volume"]] & (total > 0)
-    share = np.where(flow, (buy if side == "buy" else sell) / np.where(flow, total, 1.0), 0.5)
-    return np.where(good, np.maximum(oi - prev_oi, 0.0) * close * share, 0.0), good
-
-
-@reference_series("oi_build_long_notional")
-def _build_long(bar, ok, prev, prev_ok):
-    return _built(bar, ok, prev, prev_ok, "buy")
-
-
-@reference_series("oi_build_short_notional")
-def _build_short(bar, ok, prev, prev_ok):
-    return _built(bar, ok, prev, prev_ok, "sell")
-
-
-@reference_series("oi_build_long_price")
-def _build_long_price(bar, ok, prev, prev_ok):
-    value, good = _built(bar, ok, prev, prev_ok, "buy")
-    return value * bar[..., F["close"]], good
-
-
-@reference_series("oi_build_short_price")
-def _build_short_price(bar, ok, prev, prev_ok):
-    value, good = _built(bar, ok, prev, prev_ok, "sell")
-    return value * bar[..., F["close"]], good
-
-
 @reference_series("liq_long_price")
 def _liq_long_price(bar, ok, prev, prev_ok):
     good = ok[..., F["liq_long_notional"]] & ok[..., F["close"]]
@@ -57,45 +25,13 @@ def _liq_short_price(bar, ok, prev, prev_ok):
 
 # --- shared ----------------------------------------------------------------------------------------
 
-BUILD = tuple(
-    ("ema", name, 50)
-    for name in (
-        "oi_build_long_notional",
-        "oi_build_long_price",
-        "oi_build_short_notional",
-        "oi_build_short_price",
-    )
-)
-BUILD_INPUTS = ("open_interest", "close", "buy_volume", "sell_volume")
 LIQ = ("liq_long_notional", "liq_short_notional")
-MM = 0.005
-TIERS = ((5.0, 0.25), (10.0, 0.3), (20.0, 0.25), (50.0, 0.15), (100.0, 0.05))
 
 
 def lratio(a, b):
     a, b = np.asarray(a, float), np.asarray(b, float)
     good = (a > 0) & (b > 0)
     return np.where(good, _log(np.where(good, a, 1.0)) - _log(np.where(good, b, 1.0)), 0.0)
-
-
-def entries(s: Slice):
-    long_mass, long_price, short_mass, short_price = (s.stream(spec)[0] for spec in BUILD)
-    long_entry, short_entry = div(long_price, long_mass), div(short_price, short_mass)
-    return (
-        long_entry,
-        short_entry,
-        div(long_mass, long_mass + short_mass),
-        (long_entry > 0) & (short_entry > 0),
-    )
-
-
-def gaps(s: Slice, leverage):
-    long_entry, short_entry, _, ok = entries(s)
-    close = s.lag_value("close", 0)[0]
-    distance = -math.log(1.0 - 1.0 / leverage + MM)
-    down = np.maximum(lratio(close, long_entry) + distance, 0.0)
-    up = np.maximum(lratio(short_entry, close) + distance, 0.0)
-    return down, up, ok & (close > 0)
 
 
 def width(s: Slice, lookback):
@@ -113,9 +49,13 @@ def stream_means(s: Slice, span):
 # --- cards -----------------------------------------------------------------------------------------
 
 
-@reference("liquidation_levels", BUILD_INPUTS, 50, BUILD)
+@reference("liquidation_levels", ("close",), 50)
 def _levels(s):
-    down, up, ok = gaps(s, 25.0)
+    z = s.zones
+    below, above = z["below_present"] > 0, z["above_present"] > 0
+    down = np.where(below, z["below_distance"], 0.25)
+    up = np.where(above, z["above_distance"], 0.25)
+    ok = below | above
     value = np.where(ok, div(down - up, down + up), 0.0)
     d = np.tanh(value / 0.4)
     return d, np.abs(d), ok * 1.0, value
@@ -136,25 +76,10 @@ def _pressure(s):
     return d, np.abs(d), (base > 0) * 1.0, value
 
 
-@reference("liquidation_heatmap_density", BUILD_INPUTS, 50, BUILD + (RET,))
+@reference("liquidation_heatmap_density", ("close",), 50)
 def _heatmap(s):
-    long_entry, short_entry, long_share, ok = entries(s)
-    close = s.lag_value("close", 0)[0]
-    h = 2.0 * width(s, 50)
-    ok = ok & (h > 0) & (close > 0)
-
-    def density(gap_to_entry):
-        total = np.zeros_like(close)
-        for leverage, weight in TIERS:
-            gap = gap_to_entry - math.log(1.0 - 1.0 / leverage + MM)
-            z = div(gap, h)
-            total = total + np.where(gap > 0, weight * z * np.exp(0.5 - 0.5 * z * z), 0.0)
-        return total
-
-    below = long_share * density(lratio(close, long_entry))
-    above = (1.0 - long_share) * density(lratio(short_entry, close))
-    d = np.where(ok, above - below, 0.0)
-    return d, np.abs(d), ok * 1.0, np.where(ok, above + below, 0.0)
+    d, mass = s.zones["imbalance"], s.zones["heat_mass"]
+    return d, np.abs(d), (mass > 0) * 1.0, mass
 
 
 def _near_levels(s, lookback):
@@ -188,18 +113,20 @@ OI_LEVEL = ("ema", "open_interest", 200)
 DEPTHS = (("ema", "bid_depth_50", 100), ("ema", "ask_depth_50", 100))
 
 
-@reference("cascade_risk", BUILD_INPUTS + ("bid_depth_50", "ask_depth_50"), 200, BUILD + (OI_LEVEL,) + DEPTHS)
+@reference(
+    "cascade_risk", ("open_interest", "close", "bid_depth_50", "ask_depth_50"), 200, (OI_LEVEL,) + DEPTHS
+)
 def _cascade(s):
-    down, up, ok = gaps(s, 50.0)
-    pull = np.tanh(div(down - up, down + up) / 0.4)
+    up, down = s.zones["cascade_up"], s.zones["cascade_down"]
+    pull = div(up - down, up + down)
     oi = s.lag_value("open_interest", 0)[0]
     mean, sd, _, _ = s.stream(OI_LEVEL)
     crowding = 0.5 * (1.0 + np.tanh(div(lratio(oi, mean), div(sd, mean))))
     depth = s.lag_value("bid_depth_50", 0)[0] + s.lag_value("ask_depth_50", 0)[0]
     usual = s.stream(DEPTHS[0])[0] + s.stream(DEPTHS[1])[0]
     risk = 2.0 * crowding * div(usual, usual + depth)
-    d = np.where(ok, np.clip(pull * risk, -1.0, 1.0), 0.0)
-    return d, np.abs(d), (ok & (depth > 0) & (oi > 0)) * 1.0, risk
+    d = np.clip(pull * risk, -1.0, 1.0)
+    return d, np.abs(d), ((up + down > 0) & (depth > 0) & (oi > 0)) * 1.0, risk
 
 
 @reference("liquidation_exhaustion", LIQ, 100, FAST + MEDIUM + SLOW)

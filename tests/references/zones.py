@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tests.reference import RET, F, div, oi_change, reference, reference_series
-from tests.references.liquidation import BUILD, BUILD_INPUTS, MM, entries, lratio, width
+from tests.references.liquidation import lratio, width
 
 
 def _wick(bar, ok, side):
@@ -36,16 +34,14 @@ def position(s, lookback, offset=0):
     return div(close - low, high - low, 0.5), high > low
 
 
-@reference("liquidity_pool_balance", BUILD_INPUTS + ("high", "low"), 50, BUILD + (RET,))
+@reference("liquidity_pool_balance", ("close",), 50, (RET,))
 def _pools(s):
-    _, _, long_share, ok = entries(s)
-    close = s.lag_value("close", 0)[0]
-    h = width(s, 50)
-    up = div(lratio(s.window("max", "high", 50)[0], close), h)
-    down = div(lratio(close, s.window("min", "low", 50)[0]), h)
-    pull_up, pull_down = (1.0 - long_share) / (1.0 + up), long_share / (1.0 + down)
-    ok = ok & (h > 0)
-    value = np.where(ok, div(pull_up - pull_down, pull_up + pull_down), 0.0)
+    z, h = s.zones, width(s, 50)
+    pull_up = z["above_notional"] / (1.0 + div(z["above_distance"], h))
+    pull_down = z["below_notional"] / (1.0 + div(z["below_distance"], h))
+    total = pull_up + pull_down
+    ok = (total > 0) & (h > 0)
+    value = np.where(ok, div(pull_up - pull_down, total), 0.0)
     return value, np.abs(value), ok * 1.0, value
 
 
@@ -54,8 +50,11 @@ def _trap(s):
     p, ranged = position(s, 20)
     swept_up = s.window("max", "high", 5)[0] >= s.window("max", "high", 20)[0]
     swept_down = s.window("min", "low", 5)[0] <= s.window("min", "low", 20)[0]
-    value = np.where(ranged, swept_down * p - swept_up * (1.0 - p), 0.0)
-    return value, np.abs(value), ranged * 1.0, value
+    sweep = np.where(ranged, swept_down * p - swept_up * (1.0 - p), 0.0)
+    below, above = s.zones["trap_below"], s.zones["trap_above"]
+    trapped = below + above > 0
+    value = np.where(trapped, np.clip(below - above, -1.0, 1.0), sweep)
+    return value, np.abs(value), (ranged | trapped) * 1.0, value
 
 
 WICKS = (("ema", "zone_lower_wick_volume", 20), ("ema", "zone_upper_wick_volume", 20))
@@ -80,21 +79,16 @@ def _extreme_build(s):
     return d, np.abs(d), ook * 1.0, oz
 
 
-@reference("exit_target_distance", BUILD_INPUTS + ("high", "low"), 50, BUILD)
+@reference("exit_target_distance", ("high", "low", "close"), 50)
 def _exit(s):
-    long_entry, short_entry, _, _ = entries(s)
-    close = s.lag_value("close", 0)[0]
-    distance = -math.log(1.0 - 1.0 / 25.0 + MM)
-    big = 1e6
-    above = [
-        np.where(level > close, lratio(level, close), big)
-        for level in (s.window("max", "high", 50)[0], short_entry * math.exp(distance))
-    ]
-    below = [
-        np.where((level < close) & (level > 0), lratio(close, level), big)
-        for level in (s.window("min", "low", 50)[0], long_entry * math.exp(-distance))
-    ]
-    up, down = np.minimum(*above), np.minimum(*below)
+    close, z, big = s.lag_value("close", 0)[0], s.zones, 1e6
+    high, low = s.window("max", "high", 50)[0], s.window("min", "low", 50)[0]
+    range_up = np.where(high > close, lratio(high, close), big)
+    range_down = np.where((low < close) & (low > 0), lratio(close, low), big)
+    zone_up = np.where(z["above_present"] > 0, z["above_distance"], big)
+    zone_down = np.where(z["below_present"] > 0, z["below_distance"], big)
+    up = np.where(zone_up > 0, np.minimum(range_up, zone_up), range_up)
+    down = np.where(zone_down > 0, np.minimum(range_down, zone_down), range_down)
     ok = (up < big) & (down < big) & (close > 0)
     value = np.where(ok, div(up - down, up + down), 0.0)
     return value, np.abs(value), ok * 1.0, np.where(ok, div(up, down), 0.0)
