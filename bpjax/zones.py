@@ -228,12 +228,10 @@ class ZoneGrid:
         tiers = jnp.asarray(self.tier_weights)[:, None]  # (tier, 1)
         long_mass = tiers * (notional * share)[None, :]  # (tier, sym)
         short_mass = tiers * (notional * (1.0 - share))[None, :]
-        long_at = log_price[None, :] + jnp.asarray(self.long_offset)[:, None]
-        short_at = log_price[None, :] + jnp.asarray(self.short_offset)[:, None]
         added_levels = jnp.stack(
             [
-                self._deposit(state.centre, long_at, long_mass),
-                self._deposit(state.centre, short_at, short_mass),
+                self._deposit_tiers(state.centre, log_price, self.long_offset, long_mass),
+                self._deposit_tiers(state.centre, log_price, self.short_offset, short_mass),
             ]
         )
         estimated = estimated + added_levels
@@ -314,9 +312,16 @@ class ZoneGrid:
 
         lo = at(first)
 
-        def zone_sum(profile):  # (2, bin, sym) -> (2, zone, sym): the sum over each zone's bins
-            running = _running(jnp.add, profile, 1)
-            return at(running) - jnp.take_along_axis(running - profile, jnp.maximum(lo, 0), axis=1)
+        bins = jnp.arange(self.bins, dtype=jnp.int32)[None, :, None]
+
+        def zone_sums(*profiles):  # (2, bin, sym) or (bin, sym) -> (2, zone, sym): masked sums,
+            # zone by zone (one (profile, side, zone, bin, sym) mask and reduction ran slower)
+            sums = [[] for _ in profiles]
+            for z in range(self.zones):
+                inside = (bins >= lo[:, z][:, None, :]) & (bins <= last[:, z][:, None, :])  # (2, bin, sym)
+                for k, profile in enumerate(profiles):
+                    sums[k].append(jnp.sum(jnp.where(inside, profile, 0.0), axis=1))
+            return tuple(jnp.stack(parts, axis=1) for parts in sums)
 
         half = math.exp(self.width / 2.0)
         grid_prices = jnp.broadcast_to(prices[None], (2, self.bins, prices.shape[1]))
@@ -328,15 +333,18 @@ class ZoneGrid:
         # to the zone, and the traded volume inside it
         side_total = jnp.sum(mass, axis=1, keepdims=True)
         share = zone_notional / jnp.maximum(side_total, 1e-9)
-        estimated_in = zone_sum(state.estimated)
-        age_hours = zone_sum(state.age) / jnp.maximum(estimated_in, 1e-9) / 3600.0
         near = jnp.maximum(
             state.touches, jnp.maximum(_shift(state.touches, 1, 0), _shift(state.touches, -1, 0))
         )
-        touches = zone_sum(jnp.broadcast_to(near[None], mass.shape)) / jnp.maximum(
-            (last - lo + 1).astype(jnp.float32), 1.0
+        estimated_in, age_in, near_in, volume, swept_in = zone_sums(
+            state.estimated,
+            state.age,
+            near,
+            state.volume,
+            state.swept,
         )
-        volume = zone_sum(jnp.broadcast_to(state.volume[None], mass.shape))
+        age_hours = age_in / jnp.maximum(estimated_in, 1e-9) / 3600.0
+        touches = near_in / jnp.maximum((last - lo + 1).astype(jnp.float32), 1.0)
         volume_share = volume / jnp.maximum(jnp.sum(state.volume, axis=0)[None, None, :], 1e-9)
         strength = jnp.clip(
             0.4 * share
@@ -349,7 +357,7 @@ class ZoneGrid:
 
         # step 7: swept and reversed (a trap), swept (price beyond), held after a touch (support /
         # resistance), or untouched liquidity (a pool)
-        swept_share = zone_sum(state.swept) / jnp.maximum(zone_notional, 1e-9)
+        swept_share = swept_in / jnp.maximum(zone_notional, 1e-9)
         p = price[None, None, :]
         back = jnp.stack([p[0] > zone_high[LONG], p[0] < zone_low[SHORT]])  # on the side it came from
         kind = jnp.where(
@@ -440,6 +448,35 @@ class ZoneGrid:
         kernel = jnp.maximum(0.0, 1.0 - jnp.abs(position[:, None, :] - index))  # (n, bin, sym)
         return jnp.sum(kernel * mass[:, None, :], axis=0)
 
+    def _deposit_tiers(self, centre, log_price, offsets: np.ndarray, mass: Float[Array, "tier sym"]) -> Array:
+        """(bin, sym) grid of the tiers' ``mass`` placed at ``log_price`` + each tier's (static)
+        log ``offsets``: what :meth:`_deposit` gives, at a fraction of its cost. Every symbol's
+        tiers sit at the same offsets from its price, so their pattern is built on the few bins
+        the tiers span, relative to the price's bin (it depends on the price's fraction of a bin
+        only), then moved into place by a gather; what falls beyond the grid joins its edge bin."""
+        position = (log_price - centre) / self.width + (self.bins - 1) / 2.0  # (sym,)
+        position = jnp.where(jnp.isfinite(position), position, 0.0)
+        whole = jnp.floor(position)
+        fraction = position - whole
+        relative = offsets.astype(np.float64) / self.width  # (tier,) in bins
+        first = int(math.floor(relative.min()))
+        span = int(math.ceil(relative.max())) + 2 - first  # relative bins a tier can touch
+        at = jnp.asarray((first + np.arange(span)).astype(np.float32))[:, None]  # (span, 1)
+        # the tiers unrolled: one elementwise pass (a reduction over the tier axis ran 10x slower)
+        pattern = sum(
+            jnp.maximum(0.0, 1.0 - jnp.abs(fraction[None, :] + np.float32(r) - at)) * mass[t][None, :]
+            for t, r in enumerate(relative)
+        )  # (span, sym)
+        shift = whole.astype(jnp.int32) + first  # absolute bin of pattern entry 0
+        index = jnp.arange(self.bins, dtype=jnp.int32)[:, None]
+        source = index - shift[None, :]  # (bin, sym): the pattern entry landing on each bin
+        inner = (index > 0) & (index < self.bins - 1) & (source >= 0) & (source < span)
+        grid = jnp.where(inner, jnp.take_along_axis(pattern, jnp.clip(source, 0, span - 1), axis=0), 0.0)
+        landing = jnp.arange(span, dtype=jnp.int32)[:, None] + shift[None, :]  # (span, sym)
+        low = jnp.sum(jnp.where(landing <= 0, pattern, 0.0), axis=0)
+        high = jnp.sum(jnp.where(landing >= self.bins - 1, pattern, 0.0), axis=0)
+        return grid.at[0].set(low).at[self.bins - 1].set(high)
+
     def _recentre(self, state: ZoneState, log_price, valid) -> ZoneState:
         """Move the grid by whole bins when the price has left the centre by ``recentre`` bins
         (or on a symbol's first price); mass moves with its bin, edge mass stays on the edge."""
@@ -481,14 +518,17 @@ class ZoneGrid:
 
 
 def _largest(score: Array, k: int) -> tuple[Array, Array]:
-    """The ``k`` largest values along axis 1 of (side, bin, sym) and their bins, largest first:
-    ``k`` rounds of argmax (on the CPU ``lax.top_k`` over the bin axis cost 5x more here)."""
+    """The ``k`` largest values along axis 1 of (side, bin, sym) and their bins (the lowest bin
+    among equals), largest first: ``k`` rounds of a max and a min over the bins. XLA:CPU's
+    argmax (a variadic reduction) cost 5x more here, ``lax.top_k`` over the bins more still."""
+    bins = jnp.arange(score.shape[1], dtype=jnp.int32)[None, :, None]
     values, indices = [], []
     for _ in range(k):
-        index = jnp.argmax(score, axis=1)  # (side, sym)
-        values.append(jnp.take_along_axis(score, index[:, None, :], axis=1)[:, 0])
+        top = jnp.max(score, axis=1)  # (side, sym)
+        index = jnp.min(jnp.where(score == top[:, None], bins, score.shape[1]), axis=1)
+        values.append(top)
         indices.append(index)
-        score = jnp.where(jnp.arange(score.shape[1])[None, :, None] == index[:, None, :], -jnp.inf, score)
+        score = jnp.where(bins == index[:, None], -jnp.inf, score)
     return jnp.stack(values, axis=1), jnp.stack(indices, axis=1).astype(jnp.int32)
 
 

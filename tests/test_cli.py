@@ -85,6 +85,7 @@ def test_bench_json_has_results_and_baselines():
     (row,) = report["results"]
     assert row["symbols"] == 6 and row["compilations"] == 1
     assert {"compile_s", "tick_p50_ms", "tick_p99_ms"} <= set(row)
+    assert row["zone_step_p50_ms"] > 0 and row["zone_read_p50_ms"] > 0  # the zone engine alone
     assert report["host_heap"] == ("tuned" if sys.platform.startswith("linux") else "system")
     assert {b["name"] for b in report["baselines"]} == {
         "talib-loop",
