@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import jax
 import numpy as np
@@ -129,7 +129,6 @@ class Scan:
     events: Events
     reference: np.ndarray  # (eval tick, sym) last known price at each evaluation tick (0: none)
     evaluated: np.ndarray  # indices of the evaluation ticks
-    sources: dict[str, int] = field(default_factory=dict)
 
 
 def _prices_and_events(store: Store, every: float) -> Scan:
@@ -231,7 +230,7 @@ def calibrate(
     scan = _prices_and_events(store, every)
     events = scan.events
     engine = Engine(config)
-    width = 2.0 * config.zones.range / config.zones.bins
+    width = engine.zone_grid.width
     edge = config.zones.range + (config.zones.recentre_bins + 1) * width  # beyond every bin
     bands = [(BANDS[i], BANDS[i + 1]) for i in range(len(BANDS) - 1) if BANDS[i + 1] < edge]
     bands.append((bands[-1][1] if bands else 0.0, edge))
@@ -244,11 +243,10 @@ def calibrate(
     for block, packed in store.packed_chunks(engine.layout, CHUNK):
         state, outputs = engine.scan(state, jax.device_put(packed, engine.device), zones_of="heatmaps")
         outputs = jax.device_get(outputs)
-        for k in range(len(block.time)):
-            tick = first + k
-            at = np.searchsorted(scan.evaluated, tick)
-            if at >= len(scan.evaluated) or scan.evaluated[at] != tick:
-                continue
+        chunk = np.flatnonzero((scan.evaluated >= first) & (scan.evaluated < first + len(block.time)))
+        for at in chunk:  # the evaluation ticks in this chunk
+            tick = int(scan.evaluated[at])
+            k = tick - first
             t = float(times[tick])
             reference = scan.reference[at]
             sources += np.bincount(outputs["zone_source"][k][reference > 0], minlength=len(ZONE_SOURCES))
