@@ -76,14 +76,27 @@ def card_sum(x: Float[Array, "card ..."]) -> Array:
     return flat.reshape(x.shape[1:])
 
 
+def composite_bias(category_signal, category_confidence, weights):
+    """The composite bias from per-category sums (cat, ...) of contributions and of confidences:
+    100 x sum_cat w S / sum_cat |w| C, in [-100, 100]. ``weights`` broadcasts against (cat, ...).
+    The tick and the trainer (``bpjax.learn``) both call this: what is learned is what runs."""
+    numerator = jnp.sum(weights * category_signal, axis=0)
+    denominator = jnp.sum(jnp.abs(weights) * category_confidence, axis=0)
+    return 100.0 * jnp.clip(safe_div(numerator, denominator), -1.0, 1.0)
+
+
+def category_sums(signal, confidence, membership):
+    """Per-category sums (cat, ...) of (card, ...) contributions and confidences."""
+    category_signal = jnp.einsum("c...,ck->k...", signal, membership)
+    category_confidence = jnp.einsum("c...,ck->k...", confidence, membership)
+    return category_signal, category_confidence
+
+
 def _composite(signal, confidence, membership, weights):
     """Weight-averaged composite of (card, ...) contributions and confidences: the (...) bias and
     the per-category sums (cat, ...). ``weights`` broadcasts against (cat, ...)."""
-    category_signal = jnp.einsum("c...,ck->k...", signal, membership)
-    category_confidence = jnp.einsum("c...,ck->k...", confidence, membership)
-    numerator = jnp.sum(weights * category_signal, axis=0)
-    denominator = jnp.sum(jnp.abs(weights) * category_confidence, axis=0)
-    return 100.0 * jnp.clip(safe_div(numerator, denominator), -1.0, 1.0), category_signal, category_confidence
+    category_signal, category_confidence = category_sums(signal, confidence, membership)
+    return composite_bias(category_signal, category_confidence, weights), category_signal, category_confidence
 
 
 def aggregate(

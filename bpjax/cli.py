@@ -1,11 +1,12 @@
-"""The ``bpjax`` command line: run, import, replay, zones, zones-calibrate, cards, bench, bench-feeds,
-bench-replay."""
+"""The ``bpjax`` command line: run, import, replay, zones, zones-calibrate, train, evaluate, cards,
+bench, bench-feeds, bench-replay."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 
 from bpjax.config import ConfigError, load_config
@@ -128,6 +129,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument("--json", action="store_true", help="print one JSON object")
     calibrate.add_argument("--quiet", action="store_true", help="no progress")
+
+    for name, text in (
+        ("train", "learn the category weights of a mode with optax, walk-forward, beside baselines"),
+        ("evaluate", "walk-forward evaluation of given category weights beside the same baselines"),
+    ):
+        learn = commands.add_parser(name, help=text)
+        learn.add_argument("--recording", required=True, help="a store (bpjax run --record or bpjax import)")
+        learn.add_argument("--mode", default="day", help="the mode whose weights to learn (default day)")
+        learn.add_argument(
+            "--config", help="TOML config whose [learning] settings to use (default: configs/default.toml)"
+        )
+        learn.add_argument(
+            "--cache",
+            metavar="PATH",
+            help="keep the replayed card history in this .npz file and reuse it while the store, config "
+            "and code are unchanged",
+        )
+        learn.add_argument("--json", action="store_true", help="print one JSON object")
+        learn.add_argument("--quiet", action="store_true", help="no progress")
+        learn.add_argument(
+            "--report", metavar="DIR", help="write report.md with SVG plots (learning curves, IC, P&L)"
+        )
+        if name == "train":
+            learn.add_argument("--out", metavar="PATH", help="write (or update) this weights file")
+        else:
+            learn.add_argument(
+                "--weights", metavar="PATH", help="a weights file from bpjax train (default: the config's)"
+            )
 
     replay = commands.add_parser("replay", help="drive the engine from a recording made with --record")
     replay.add_argument("path", help="the zarr store")
@@ -477,6 +506,78 @@ def _bench_feeds(args) -> int:
     return 0
 
 
+def _learn(args) -> int:
+    from bpjax.learn import LearnError
+
+    try:
+        return _train_or_evaluate(args)
+    except LearnError as error:
+        print(f"bpjax: learning error: {error}", file=sys.stderr)
+        return 2
+
+
+def _train_or_evaluate(args) -> int:
+    import numpy as np
+
+    from bpjax import learn
+    from bpjax.cards import REGISTRY
+    from bpjax.engine import enable_compilation_cache
+    from bpjax.params import init_params
+    from bpjax.store import Store
+
+    settings = load_config(args.config).learning
+    store = Store.open(args.recording)
+    config = store.config()
+    config.mode(args.mode)  # an unknown mode stops here, before any replay
+    enable_compilation_cache(config.engine.compilation_cache)
+    history = learn.cached_history(
+        store, args.cache, progress=None if args.quiet else Progress(store.ticks, "replay")
+    )
+    weights = None
+    if args.command == "evaluate":
+        if args.weights:
+            table = learn.load_weights(args.weights, config, history.categories)
+        else:
+            table = np.asarray(init_params(config, REGISTRY).category_weights, np.float64)
+        weights = table[config.mode_names.index(args.mode)]
+    folds = settings.folds
+    result = learn.walk_forward(
+        history,
+        args.mode,
+        settings,
+        weights,
+        progress=None if args.quiet else Progress(folds, "walk-forward", unit="folds"),
+    )
+    report = result.report(model="learned")
+    report["recording"] = args.recording
+    if args.command == "train" and args.out:
+        learn.save_weights(
+            args.out,
+            args.mode,
+            history.categories,
+            result.weights,
+            {
+                "recording": os.path.abspath(args.recording),
+                "config_hash": history.config_hash,
+                "learning": report["learning"],
+                "test": report["test"],
+                "time_range": report["time_range"],
+            },
+        )
+        report["out"] = args.out
+    if args.command == "evaluate":
+        report["weights_file"] = args.weights
+    if args.report:
+        from bpjax.learnreport import write_report
+
+        report["report"] = write_report(result, report, args.report)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(learn.format_report(report))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -494,6 +595,8 @@ def main(argv: list[str] | None = None) -> int:
             "bench": _bench,
             "bench-feeds": _bench_feeds,
             "bench-replay": _bench_replay,
+            "train": _learn,
+            "evaluate": _learn,
         }
         return commands[args.command](args)
     except ConfigError as error:

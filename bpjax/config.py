@@ -198,6 +198,30 @@ class ZonesConfig:
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class LearningConfig:
+    """How the category weights are learned (SPEC section 7; ``bpjax train``, the online loop).
+
+    Not part of :meth:`Config.hash`: these settings change what training produces, not what the
+    engine computes from given weights (a weights file stamps the settings that made it)."""
+
+    optimizer: str = setting("adam", choices=("adam", "adamw", "sgd"), doc="optax optimizer")
+    learning_rate: float = setting(0.05, low=1e-6, high=10.0)
+    schedule: str = setting("cosine", choices=("constant", "cosine"), doc="learning-rate schedule")
+    steps: int = setting(300, low=1, high=100_000, doc="full-batch optax steps per fit")
+    l2: float = setting(0.02, low=0.0, high=100.0, doc="penalty on the distance from equal weights")
+    weight_min: float = setting(0.0, low=-100.0, high=100.0, doc="bounds of a learned category weight")
+    weight_max: float = setting(4.0, low=-100.0, high=100.0)
+    folds: int = setting(4, low=1, high=100, doc="walk-forward test periods")
+    volatility_halflife_hours: float = setting(
+        24.0, low=0.01, high=24 * 365, doc="EWMA of squared tick returns that normalizes the targets"
+    )
+    target_clip: float = setting(5.0, low=0.5, high=100.0, doc="normalized targets are clipped to +-this")
+    fee_bps: float = setting(4.0, low=0.0, high=1_000.0, doc="cost per unit of notional traded, bps")
+    funding_interval_hours: float = setting(8.0, low=0.5, high=168.0, doc="funding settles this often")
+    ridge: float = setting(0.1, low=0.0, high=1e9, doc="ridge baseline penalty (x samples)")
+
+
 DEFAULT_ZONES = {
     # Binance USD-M tiers: positions small enough for each leverage sit in the bracket whose rate
     # is listed (BTCUSDT's brackets: 0.4 % up to 125x, 0.5 % to 100x, 1 % to 50x, 2.5 % to 20x)
@@ -222,6 +246,7 @@ class Config:
     zones: ZonesConfig = field(
         default_factory=lambda: ZonesConfig(**{k: tuple(v) for k, v in DEFAULT_ZONES.items()})
     )
+    learning: LearningConfig = field(default_factory=LearningConfig)
     source_path: str = field(default="", compare=False, hash=False, repr=False)
 
     # --- derived views -------------------------------------------------------------------------
@@ -262,6 +287,7 @@ class Config:
             data["engine"].pop(key)
         data.pop("venues", None)  # where the data comes from and how connections behave
         data.pop("feeds", None)
+        data.pop("learning", None)  # how weights are learned, not what the engine computes from them
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -409,6 +435,7 @@ def parse_config(data: dict[str, Any], *, source: str = "") -> Config:
         "venues",
         "feeds",
         "zones",
+        "learning",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -453,6 +480,7 @@ def parse_config(data: dict[str, Any], *, source: str = "") -> Config:
         venues=_build(VenuesConfig, data.get("venues", {}), "venues"),
         feeds=_build(FeedsConfig, data.get("feeds", {}), "feeds"),
         zones=_build(ZonesConfig, {**DEFAULT_ZONES, **data.get("zones", {})}, "zones"),
+        learning=_build(LearningConfig, data.get("learning", {}), "learning"),
         source_path=source,
     )
     _validate(config)
@@ -477,6 +505,17 @@ def _validate(config: Config) -> None:
         )
     if sum(zones.leverage_weights) <= 0:
         raise ConfigError("zones.leverage_weights must not all be zero")
+    learning = config.learning
+    if not learning.weight_min < learning.weight_max:
+        raise ConfigError(
+            f"learning.weight_min ({learning.weight_min:g}) must be below learning.weight_max "
+            f"({learning.weight_max:g})"
+        )
+    if not learning.weight_min <= 1.0 <= learning.weight_max:
+        raise ConfigError(
+            f"learning.weight_min..weight_max ({learning.weight_min:g}..{learning.weight_max:g}) must "
+            "contain 1, the equal weight training starts from"
+        )
     for leverage, rate in zip(zones.leverage, zones.maintenance_margin, strict=True):
         if rate >= 1.0 / leverage:
             raise ConfigError(

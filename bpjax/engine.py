@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bpjax import bars as ring_buffers
-from bpjax.aggregate import Aggregate, aggregate
+from bpjax.aggregate import Aggregate, aggregate, category_sums
 from bpjax.cards import REGISTRY, Registry
 from bpjax.cards.price_momentum import RETURNS
 from bpjax.config import Config
@@ -455,17 +455,21 @@ class Engine:
         *,
         cards: bool = False,
         zones_of: int | str | None = None,
+        categories: bool = False,
     ) -> tuple[EngineState, dict[str, Array]]:
         """Step through a chunk of packed snapshots ``(T, layout.size)`` with ``lax.scan``: one call,
         no per-tick Python. Returns the state after the chunk and the per-tick outputs of
         :data:`SCAN_OUTPUTS` (plus ``card_direction``, ``card_strength`` and ``card_confidence``
         when ``cards``; plus every zone reading of symbol ``zones_of`` as ``zone_<field>``, or with
-        ``zones_of="heatmaps"`` every symbol's ``zone_heat``, ``zone_prices`` and ``zone_source``),
+        ``zones_of="heatmaps"`` every symbol's ``zone_heat``, ``zone_prices`` and ``zone_source``;
+        plus, when ``categories``, the per-category sums the composite bias is made of,
+        ``category_signal`` and ``category_confidence`` (sym, mode, cat): what the trainer caches),
         each with a leading time axis. The same compiled step body as :meth:`step`; ``state`` is
-        donated. Compiled once per (chunk length, cards, zones_of)."""
+        donated. Compiled once per (chunk length, cards, zones_of, categories)."""
         params = self.params if params is None else params
-        self.compile_scan(state, int(packed.shape[0]), params, cards=cards, zones_of=zones_of)
-        return self._scans[(int(packed.shape[0]), bool(cards), zones_of)](state, packed, params)
+        ticks = int(packed.shape[0])
+        self.compile_scan(state, ticks, params, cards=cards, zones_of=zones_of, categories=categories)
+        return self._scans[(ticks, bool(cards), zones_of, bool(categories))](state, packed, params)
 
     def compile_scan(
         self,
@@ -475,29 +479,44 @@ class Engine:
         *,
         cards: bool = False,
         zones_of: int | str | None = None,
+        categories: bool = False,
     ) -> float:
         """Compile :meth:`scan` for chunks of ``ticks`` ticks (once); returns the seconds it took."""
-        key = (int(ticks), bool(cards), zones_of)
+        key = (int(ticks), bool(cards), zones_of, bool(categories))
         if key not in self._scans:
             started = time.perf_counter()
             params = self.params if params is None else params
             chunk = jax.ShapeDtypeStruct((ticks, self.layout.size), jnp.float32)
             options = CPU_COMPILER_OPTIONS if self.device.platform == "cpu" else {}
-            jitted = jax.jit(self._scan, donate_argnums=(0,), static_argnums=(3, 4))
-            lowered = jitted.lower(state, chunk, params, bool(cards), zones_of)
+            jitted = jax.jit(self._scan, donate_argnums=(0,), static_argnums=(3, 4, 5))
+            lowered = jitted.lower(state, chunk, params, bool(cards), zones_of, bool(categories))
             self._scans[key] = lowered.compile(compiler_options=options)
             self.scan_compile_seconds[key] = time.perf_counter() - started
             self.compilations += 1
         return self.scan_compile_seconds[key]
 
     def _scan(
-        self, state: EngineState, packed: Array, params: Params, cards: bool, zones_of: int | str | None
+        self,
+        state: EngineState,
+        packed: Array,
+        params: Params,
+        cards: bool,
+        zones_of: int | str | None,
+        categories: bool,
     ):
         names = SCAN_OUTPUTS + (SCAN_CARD_OUTPUTS if cards else ())
+        membership = jnp.asarray(self.membership)
 
         def body(state, row):
             state, output = self._step(state, row, params)
             kept = {name: getattr(output, name) for name in names}
+            if categories:  # the aggregation's own sums, from the mixed card readings
+                contribution = output.card_direction * output.card_strength * output.card_confidence
+                signal, confidence = category_sums(
+                    jnp.moveaxis(contribution, -1, 0), jnp.moveaxis(output.card_confidence, -1, 0), membership
+                )
+                kept["category_signal"] = jnp.moveaxis(signal, 0, -1)
+                kept["category_confidence"] = jnp.moveaxis(confidence, 0, -1)
             if zones_of == "heatmaps":
                 kept.update(
                     zone_heat=output.zones.heat,

@@ -121,6 +121,15 @@ class Store:
         version = group.attrs.get("schema_version")
         if version != SCHEMA_VERSION:
             raise StoreError(f"{path} has store schema {version!r}; this bpjax reads schema {SCHEMA_VERSION}")
+        fields = list(group.attrs.get("fields", []))
+        if fields != list(FIELD_NAMES):
+            missing = [name for name in FIELD_NAMES if name not in fields]
+            extra = [name for name in fields if name not in FIELD_NAMES]
+            raise StoreError(
+                f"{path} was written with another snapshot field layout ({len(fields)} fields, this bpjax "
+                f"has {len(FIELD_NAMES)}; missing {missing or 'none'}, unknown {extra or 'none'}): "
+                "record or import it again with this version"
+            )
         return cls(group, path)
 
     @property

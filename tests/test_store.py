@@ -150,6 +150,24 @@ def test_the_cli_refuses_a_mismatched_store_and_a_missing_one(recorded, tmp_path
     assert result.returncode == 2 and "no recording at" in result.stderr
 
 
+def test_a_store_of_another_field_layout_is_refused_with_what_differs(recorded, tmp_path):
+    """A store written before a field was added reads as garbage if opened blindly: refused, naming
+    the fields that differ."""
+    import shutil
+
+    import zarr
+
+    _, store, _ = recorded
+    old = tmp_path / "old.zarr"
+    shutil.copytree(store, old)
+    group = zarr.open_group(str(old), mode="r+")
+    group.attrs["fields"] = [name for name in group.attrs["fields"] if name != "liq_short_qty"]
+    with pytest.raises(StoreError, match=r"another snapshot field layout .*missing \['liq_short_qty'\]"):
+        Store.open(str(old))
+    result = bpjax("replay", str(old), "--quiet")
+    assert result.returncode == 2 and "record or import it again" in result.stderr
+
+
 def test_a_damaged_chunk_is_reported_with_its_array_and_ticks(tmp_path):
     config = small_config()
     path = str(tmp_path / "store.zarr")
