@@ -59,6 +59,8 @@ class Aggregate(NamedTuple):
     exhaustion: Bool[Array, "sym mode"]
     agreement: Float[Array, "sym mode"]  # [0, 1] confidence-weighted timeframe agreement
     category_scores: Float[Array, "sym mode cat"]  # [-100, 100]
+    category_signal: Float[Array, "sym mode cat"]  # sum of the category's contributions (the composite's S)
+    category_confidence: Float[Array, "sym mode cat"]  # sum of its cards' confidences (the composite's C)
     timeframe_bias: Float[Array, "sym mode tf"]  # [-100, 100] composite on one timeframe
     size: Float[Array, "sym mode"]  # signed position, notional / equity
     stop: Float[Array, "sym mode"]  # stop distance, fraction of price
@@ -213,6 +215,8 @@ def aggregate(
         exhaustion=public(exhaustion),
         agreement=public(agreement),
         category_scores=jnp.transpose(category_scores, (2, 1, 0)),
+        category_signal=jnp.transpose(category_signal, (2, 1, 0)),
+        category_confidence=jnp.transpose(category_confidence, (2, 1, 0)),
         timeframe_bias=jnp.transpose(timeframe_bias, (2, 0, 1)),
         size=public(size),
         stop=public(stop),

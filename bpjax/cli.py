@@ -69,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--record", metavar="PATH", help="append every tick (snapshot and outputs) to a zarr store"
     )
+    run.add_argument(
+        "--weights", metavar="PATH", help="category weights from a weights file (bpjax train --out)"
+    )
+    run.add_argument(
+        "--learn",
+        metavar="DIR",
+        help="online self-learning: bounded optax steps as forward returns become known, versioned "
+        "weights in DIR (resumed from its live version on restart), automatic rollback",
+    )
 
     imp = commands.add_parser(
         "import",
@@ -239,9 +248,15 @@ def _drive(runner, args, work, cleanup=()):
 
 def _run(args) -> int:
     from bpjax.engine import enable_compilation_cache
+    from bpjax.learn import LearnError
     from bpjax.runner import FeedSource, Runner, SimSource
 
     config = load_config(args.config)
+    try:
+        weights, learner = _weights_for_run(args, config)
+    except LearnError as error:
+        print(f"bpjax: learning error: {error}", file=sys.stderr)
+        return 2
     enable_compilation_cache(config.engine.compilation_cache)
     if args.source == "sim":
         source = SimSource(config, seed=args.seed)
@@ -255,10 +270,34 @@ def _run(args) -> int:
 
         recorder = Recorder(Store.create_or_resume(args.record, config, REGISTRY.categories))
         cleanup.append(recorder.close)
-    runner = Runner(config, source=source, with_cards=args.with_cards, recorder=recorder)
+    runner = Runner(config, source=source, with_cards=args.with_cards, recorder=recorder, learner=learner)
+    if weights is not None and learner is None:
+        runner.engine.params = runner.engine.params.with_category_weights(weights)
     summary = _drive(runner, args, lambda: runner.run(ticks=args.ticks), cleanup)
     print(json.dumps({"summary": summary.as_dict()}), file=sys.stderr)
     return 0
+
+
+def _weights_for_run(args, config):
+    """(initial weights, online learner) that ``--weights`` and ``--learn`` ask for (None, None
+    without either); bpjax.learn.LearnError for a bad weights file or versions folder."""
+    if not (args.learn or args.weights):
+        return None, None
+    import numpy as np
+
+    from bpjax.cards import REGISTRY
+    from bpjax.learn import load_weights
+    from bpjax.params import init_params
+
+    if args.weights:
+        initial = load_weights(args.weights, config, REGISTRY.categories)
+    else:
+        initial = np.asarray(init_params(config, REGISTRY).category_weights, np.float64)
+    if not args.learn:
+        return initial, None
+    from bpjax.online import OnlineLearner
+
+    return initial, OnlineLearner(config, REGISTRY.categories, args.learn, initial)
 
 
 def _import(args) -> int:

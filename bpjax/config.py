@@ -220,6 +220,14 @@ class LearningConfig:
     fee_bps: float = setting(4.0, low=0.0, high=1_000.0, doc="cost per unit of notional traded, bps")
     funding_interval_hours: float = setting(8.0, low=0.5, high=168.0, doc="funding settles this often")
     ridge: float = setting(0.1, low=0.0, high=1e9, doc="ridge baseline penalty (x samples)")
+    # the online loop (bpjax run --learn DIR; bpjax.online)
+    online_every_minutes: float = setting(60.0, low=0.01, high=7 * 24 * 60, doc="at most one step per")
+    online_min_samples: int = setting(2_000, low=10, high=10_000_000, doc="rows before a step or a verdict")
+    online_window: int = setting(50_000, low=100, high=10_000_000, doc="newest rows kept per mode")
+    online_steps: int = setting(20, low=1, high=10_000, doc="optax steps per update")
+    online_learning_rate: float = setting(0.01, low=1e-6, high=10.0)
+    online_max_change: float = setting(0.1, low=0.0, high=100.0, doc="largest change of a weight per update")
+    rollback_tolerance: float = setting(0.0, low=0.0, high=2.0, doc="IC a version may trail its parent by")
 
 
 DEFAULT_ZONES = {

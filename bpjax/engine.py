@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bpjax import bars as ring_buffers
-from bpjax.aggregate import Aggregate, aggregate, category_sums
+from bpjax.aggregate import Aggregate, aggregate
 from bpjax.cards import REGISTRY, Registry
 from bpjax.cards.price_momentum import RETURNS
 from bpjax.config import Config
@@ -81,6 +81,9 @@ class TickOutput(NamedTuple):
     exhaustion: Bool[Array, "sym mode"]
     agreement: Float[Array, "sym mode"]  # [0, 1]
     category_scores: Float[Array, "sym mode cat"]  # [-100, 100]
+    # the composite's per-category sums: bias = 100 sum_cat w S / sum_cat |w| C (what training reads)
+    category_signal: Float[Array, "sym mode cat"]
+    category_confidence: Float[Array, "sym mode cat"]
     timeframe_bias: Float[Array, "sym mode tf"]  # [-100, 100]
     size: Float[Array, "sym mode"]  # signed notional / equity
     stop: Float[Array, "sym mode"]  # fraction of price
@@ -113,6 +116,7 @@ SCAN_OUTPUTS = (
     "status",
 )
 SCAN_CARD_OUTPUTS = ("card_direction", "card_strength", "card_confidence")
+SCAN_CATEGORY_OUTPUTS = ("category_signal", "category_confidence")
 
 
 def enable_compilation_cache(path: str) -> None:
@@ -329,6 +333,8 @@ class Engine:
             exhaustion=result.exhaustion,
             agreement=result.agreement,
             category_scores=result.category_scores,
+            category_signal=result.category_signal,
+            category_confidence=result.category_confidence,
             timeframe_bias=result.timeframe_bias,
             size=result.size,
             stop=result.stop,
@@ -504,19 +510,15 @@ class Engine:
         zones_of: int | str | None,
         categories: bool,
     ):
-        names = SCAN_OUTPUTS + (SCAN_CARD_OUTPUTS if cards else ())
-        membership = jnp.asarray(self.membership)
+        names = (
+            SCAN_OUTPUTS
+            + (SCAN_CARD_OUTPUTS if cards else ())
+            + (SCAN_CATEGORY_OUTPUTS if categories else ())
+        )
 
         def body(state, row):
             state, output = self._step(state, row, params)
             kept = {name: getattr(output, name) for name in names}
-            if categories:  # the aggregation's own sums, from the mixed card readings
-                contribution = output.card_direction * output.card_strength * output.card_confidence
-                signal, confidence = category_sums(
-                    jnp.moveaxis(contribution, -1, 0), jnp.moveaxis(output.card_confidence, -1, 0), membership
-                )
-                kept["category_signal"] = jnp.moveaxis(signal, 0, -1)
-                kept["category_confidence"] = jnp.moveaxis(confidence, 0, -1)
             if zones_of == "heatmaps":
                 kept.update(
                     zone_heat=output.zones.heat,

@@ -44,6 +44,7 @@ the same footing).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -334,41 +335,56 @@ def fit(
     learning: LearningConfig,
     initial: np.ndarray | None = None,
     watch: Rows | None = None,
+    max_change: float | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Category weights maximizing the training IC (full batch, ``learning.steps`` optax steps in
-    one ``lax.scan``). Returns the weights and the learning curve: the training loss and IC per
-    step, and the IC on ``watch`` (e.g. the next test period) when given."""
+    one ``lax.scan``), within [weight_min, weight_max] and, with ``max_change``, within that
+    distance of ``initial``. Returns the weights and the learning curve: the training loss and
+    IC per step, and the IC on ``watch`` (e.g. the next test period) when given. Compiled once
+    per (learning settings, data shapes)."""
     k = rows.signal.shape[1]
-    weights = jnp.ones(k, jnp.float32) if initial is None else jnp.asarray(initial, jnp.float32)
-    opt = optimizer(learning)
+    weights = np.ones(k) if initial is None else np.asarray(initial, np.float64)
+    lower = np.full(k, learning.weight_min)
+    upper = np.full(k, learning.weight_max)
+    if max_change is not None:
+        lower, upper = np.maximum(lower, weights - max_change), np.minimum(upper, weights + max_change)
     data = tuple(jnp.asarray(a) for a in (rows.signal, rows.confidence, rows.z, rows.mask))
     seen = (
-        tuple(jnp.asarray(a) for a in (watch.signal, watch.confidence, watch.z, watch.mask))
-        if watch
-        else None
+        data
+        if watch is None
+        else tuple(jnp.asarray(a) for a in (watch.signal, watch.confidence, watch.z, watch.mask))
     )
-    low, high, l2 = learning.weight_min, learning.weight_max, learning.l2
+    as32 = [
+        jnp.asarray(np.clip(weights, lower, upper), jnp.float32),
+        jnp.asarray(lower, jnp.float32),
+        jnp.asarray(upper, jnp.float32),
+    ]
+    with jax.numpy_dtype_promotion("standard"):  # optax's schedules mix int step counts and floats
+        w, (losses, ics, watched) = _descend(*as32, data, seen, learning)
+    curve = {
+        "loss": np.asarray(losses),
+        "train_ic": np.asarray(ics),
+        "test_ic": np.full(len(ics), np.nan) if watch is None else np.asarray(watched),
+    }
+    return np.asarray(w, np.float64), curve
+
+
+@functools.partial(jax.jit, static_argnames=("learning",))
+def _descend(weights, lower, upper, data, seen, learning: LearningConfig):
+    opt = optimizer(learning)
 
     def ic_of(w, s, c, z, m):
         return -loss(w, s, c, z, m, 0.0)
 
-    @jax.jit
-    def run(weights):
-        def step(carry, _):
-            w, state = carry
-            value, grad = jax.value_and_grad(loss)(w, *data, l2)
-            updates, state = opt.update(grad, state, w)
-            w = jnp.clip(optax.apply_updates(w, updates), low, high)
-            watched = ic_of(w, *seen) if seen is not None else jnp.float32(jnp.nan)
-            return (w, state), (value, ic_of(w, *data), watched)
+    def step(carry, _):
+        w, state = carry
+        value, grad = jax.value_and_grad(loss)(w, *data, learning.l2)
+        updates, state = opt.update(grad, state, w)
+        w = jnp.clip(optax.apply_updates(w, updates), lower, upper)
+        return (w, state), (value, ic_of(w, *data), ic_of(w, *seen))
 
-        (w, _), curve = jax.lax.scan(step, (weights, opt.init(weights)), None, length=learning.steps)
-        return w, curve
-
-    with jax.numpy_dtype_promotion("standard"):  # optax's schedules mix int step counts and floats
-        w, (losses, ics, watched) = run(weights)
-    curve = {"loss": np.asarray(losses), "train_ic": np.asarray(ics), "test_ic": np.asarray(watched)}
-    return np.asarray(w, np.float64), curve
+    (w, _), curve = jax.lax.scan(step, (weights, opt.init(weights)), None, length=learning.steps)
+    return w, curve
 
 
 def ridge(rows: Rows, penalty: float) -> np.ndarray:

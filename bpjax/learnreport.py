@@ -27,8 +27,10 @@ def line_chart(
     y_label: str,
     width: int = 720,
     height: int = 320,
+    styles: dict[str, tuple[int, bool]] | None = None,
 ) -> str:
-    """An SVG line chart of named (x, y) series; NaN points break a line."""
+    """An SVG line chart of named (x, y) series; NaN points break a line. ``styles`` maps a series
+    to (colour index, dashed); by default every series gets the next colour, solid."""
     left, right, top, bottom = 64, 150, 32, 44
     xs = np.concatenate([np.asarray(x, float) for x, _ in series.values()]) if series else np.zeros(1)
     ys = np.concatenate([np.asarray(y, float) for _, y in series.values()]) if series else np.zeros(1)
@@ -76,7 +78,9 @@ def line_chart(
         f'transform="rotate(-90 14 {top + plot_h / 2})">{html.escape(y_label)}</text>'
     )
     for n, (name, (x, y)) in enumerate(series.items()):
-        colour = COLOURS[n % len(COLOURS)]
+        index, dashed = (styles or {}).get(name, (n, False))
+        colour = COLOURS[index % len(COLOURS)]
+        dash = ' stroke-dasharray="5,3"' if dashed else ""
         x, y = np.asarray(x, float), np.asarray(y, float)
         if len(x) > MAX_POINTS:  # a chart is MAX_POINTS wide at most: keep every k-th point and the last
             keep = np.unique(np.r_[np.arange(0, len(x), int(np.ceil(len(x) / MAX_POINTS))), len(x) - 1])
@@ -97,12 +101,12 @@ def line_chart(
             else:
                 points = " ".join(segment)
                 parts.append(
-                    f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>'
+                    f'<polyline fill="none" stroke="{colour}" stroke-width="1.5"{dash} points="{points}"/>'
                 )
         ly = top + 12 + 16 * n
         parts.append(
             f'<line x1="{left + plot_w + 10}" x2="{left + plot_w + 28}" y1="{ly - 4}" y2="{ly - 4}" '
-            f'stroke="{colour}" stroke-width="2"/>'
+            f'stroke="{colour}" stroke-width="2"{dash}/>'
         )
         parts.append(f'<text x="{left + plot_w + 32}" y="{ly}">{html.escape(name)}</text>')
     parts.append("</svg>")
@@ -131,14 +135,16 @@ def write_report(result: WalkForward, report: dict, folder: str) -> str:
     h = result.history
     charts = {}
     if result.curves:
-        series = {}
+        series, styles = {}, {}
         for n, curve in enumerate(result.curves):
             steps = np.arange(1, len(curve["train_ic"]) + 1)
-            series[f"fold {n + 1} train"] = (steps, curve["train_ic"])
-            series[f"fold {n + 1} test"] = (steps, curve["test_ic"])
+            for part, dashed in (("train", False), ("test", True)):
+                series[f"fold {n + 1} {part}"] = (steps, curve[f"{part}_ic"])
+                styles[f"fold {n + 1} {part}"] = (n, dashed)
         charts["learning_curves.svg"] = (
-            "Learning curves: IC on each fold's training period and on its (unseen) test period, per step",
-            line_chart("Learning curves (IC per optax step)", series, "step", "IC"),
+            "Learning curves: IC on each fold's training period (solid) and on its unseen test period "
+            "(dashed), per optax step",
+            line_chart("Learning curves (IC per optax step)", series, "step", "IC", styles=styles),
         )
     charts["ic_over_time.svg"] = (
         "Out-of-sample IC per day, learned weights beside the baselines",

@@ -28,7 +28,7 @@ import numpy as np
 
 from bpjax.cards import REGISTRY, Registry
 from bpjax.config import Config
-from bpjax.defines import STATES, STATUS_BITS
+from bpjax.defines import STATES, STATUS_BITS, STATUS_INSUFFICIENT_HISTORY, STATUS_STALE_PRICE
 from bpjax.engine import Engine, EngineState, TickOutput
 from bpjax.events import Trades
 from bpjax.sim import MarketSimulator
@@ -141,6 +141,7 @@ class RunSummary:
     rejected: dict[str, int] = field(default_factory=dict)
     status_counts: dict[str, int] = field(default_factory=dict)
     feeds: dict[str, object] = field(default_factory=dict)
+    learning: dict[str, object] = field(default_factory=dict)  # the online loop's live version and events
 
     def as_dict(self) -> dict[str, object]:
         latency = {}
@@ -160,6 +161,7 @@ class RunSummary:
             "rejected_rows": self.rejected,
             "status_counts": self.status_counts,
             **({"feeds": self.feeds} if self.feeds else {}),
+            **({"learning": self.learning} if self.learning else {}),
         }
 
 
@@ -176,9 +178,16 @@ class Runner:
         with_cards: bool = False,
         sinks: tuple[Callable[[Published], None], ...] = (),
         recorder: Recorder | None = None,
+        learner=None,
     ):
+        """``learner``: a :class:`bpjax.online.OnlineLearner`; its live weights drive the engine and
+        every live tick feeds it."""
         self.config = config
         self.engine = engine or Engine(config, registry)
+        self.learner = learner
+        self.weights_version: int | None = None  # the learner's version that produced the last output
+        if learner is not None:
+            self.engine.params = self.engine.params.with_category_weights(learner.weights)
         self.source = source or SimSource(config)
         self.accumulator = Accumulator(config)
         self.with_cards = with_cards
@@ -234,7 +243,25 @@ class Runner:
         self.state, output = self.engine.step(self.state, snapshot)
         if self.recorder is not None:
             self.recorder.tick(t, phase, snapshot, output)
+        if self.learner is not None:
+            self._learn(t, output, phase)
         return output
+
+    def _learn(self, t: float, output: TickOutput, phase: int) -> None:
+        """Feed the online learner (after the tick, on the host); a new live version's weights
+        apply from the next tick (traced parameters: no recompilation)."""
+        live = phase != PHASE_WARMUP
+        wanted = {"price": output.price, "status": output.status}
+        if live:
+            wanted.update(signal=output.category_signal, confidence=output.category_confidence)
+        host = jax.device_get(wanted)
+        usable = (host["price"] > 0) & (host["status"] & STATUS_STALE_PRICE == 0)
+        warm = host["status"] & STATUS_INSUFFICIENT_HISTORY == 0
+        self.weights_version = self.learner.version
+        signal, confidence = host.get("signal"), host.get("confidence")
+        if self.learner.observe(t, host["price"], usable, signal, confidence, warm):
+            self.engine.params = self.engine.params.with_category_weights(self.learner.weights)
+        self.summary.learning = {"version": self.learner.version, "events": self.learner.events[-20:]}
 
     def tick(self, t: float) -> list[Published]:
         """One live tick ending at ``t``; returns what it published."""
@@ -417,6 +444,7 @@ class Runner:
             "mode": self.modes[mode],
             "config_hash": self.config.hash(),
             "symbols": symbols,
+            **({"weights_version": self.weights_version} if self.learner is not None else {}),
         }
 
 
