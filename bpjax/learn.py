@@ -787,9 +787,7 @@ def format_report(report: dict) -> str:
         f"{report['time_range'][0]} to {report['time_range'][1]}, {len(report['folds'])} walk-forward folds",
         f"{'model':<15}{'ic':>9}{'rank_ic':>9}{'hit':>8}{'pnl':>9}{'fees':>8}{'turnover/d':>12}{'samples':>10}",
     ]
-    rows = [("learned", report["test"])] if report.get("weights") or report.get("train") else []
-    if not rows:
-        rows = [("given weights", report["test"])]
+    rows = [("learned" if report.get("train") else "given weights", report["test"])]
     rows += list(report["baselines"].items())
 
     def cell(value, width, digits=4):

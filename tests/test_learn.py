@@ -348,6 +348,19 @@ def test_train_and_evaluate_end_to_end(tmp_path, capsys):
         )
         np.testing.assert_allclose(again, history.bias[:, :, m], atol=2e-3)
 
+    # no look-ahead in the features: the same market cut short gives the same sums up to the cut
+    from bpjax.learn import collect
+    from bpjax.store import Store
+
+    keep = [i for i, t in enumerate(table["open_time"]) if t.timestamp() < DAY + 300 * 300]
+    cut = {k: [v[i] for i in keep] for k, v in table.items()}
+    pq.write_table(pa.table({k: pa.array(v) for k, v in cut.items()}), tmp_path / "short.parquet")
+    run_import("bars-parquet", [tmp_path / "short.parquet"], tmp_path / "short", config)
+    short = collect(Store.open(str(tmp_path / "short")))
+    assert len(short.time) == 300
+    np.testing.assert_array_equal(short.signal, history.signal[:300])
+    np.testing.assert_array_equal(short.confidence, history.confidence[:300])
+
     # evaluate the learned weights: same folds, same baselines; the cache is reused
     assert main(["evaluate", *common, "--weights", out]) == 0
     evaluated = json.loads(capsys.readouterr().out)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Walk-forward learning of the category weights on the real 21-symbol, 80-day Binance 5 m sample.
-# Run from the repository root: bash experiments/learning_sample/run.sh  (about 10 minutes on 2 cores)
+# Run from the repository root: bash experiments/learning_sample/run.sh  (about 4 minutes on 2 cores)
 set -euo pipefail
 D=${BPJAX_SHARED:-../shared}/data/sample/binance_um_bars
 OUT=experiments/learning_sample
@@ -21,3 +21,4 @@ done
 mkdir -p "$OUT/day-signed"
 bpjax train --recording "$WORK/sample.zarr" --mode day --config "$WORK/signed.toml" --cache "$WORK/history.npz" \
   --report "$OUT/day-signed" --json --quiet > "$OUT/day-signed/result.json"
+python3 experiments/learning_sample/summarize.py > "$OUT/results.md"
