@@ -604,3 +604,77 @@ def bench_replay(path: str, chunk: int = 256, tick_ticks: int = 2000) -> dict[st
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__},
         "host_heap": "tuned" if host.HEAP_TUNED else "system",
     }
+
+
+def bench_learning(
+    path: str,
+    mode: str = "day",
+    cache: str | None = None,
+    window: int = 50_000,
+    config_path: str | None = None,
+) -> dict:
+    """``bpjax bench-learn``: what learning costs on a store. The history replay (skipped with a
+    valid ``cache``), one fit of the mode's weights on the whole recording (compile, then the
+    steps), the ridge baseline's closed form on the same rows (the peer), a full walk-forward, and
+    one online update on a full window of ``window`` rows (compile, then per update)."""
+    import dataclasses
+
+    from bpjax import learn
+    from bpjax.config import load_config
+    from bpjax.store import Store
+
+    settings = load_config(config_path).learning
+    store = Store.open(path)
+    before = os.path.getmtime(cache) if cache and os.path.exists(cache) else None
+    started = time.perf_counter()
+    history = learn.cached_history(store, cache)
+    replay_s = time.perf_counter() - started
+    hit = before is not None and os.path.getmtime(cache) == before
+    m = history.mode_index(mode)
+    target = learn.targets(history, m, settings)
+    rows = learn.Rows.of(history, m, target.z, slice(None))
+
+    def timed(work, repeat=1):
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - started)
+        return times
+
+    fit_times = timed(lambda: learn.fit(rows, settings), repeat=3)  # the first compiles
+    ridge_times = timed(lambda: learn.ridge(rows, settings.ridge), repeat=3)
+    walk_s = timed(lambda: learn.walk_forward(history, mode, settings))[0]
+    online = dataclasses.replace(
+        settings,
+        steps=settings.online_steps,
+        learning_rate=settings.online_learning_rate,
+        schedule="constant",
+    )
+    rng = np.random.default_rng(0)
+    take = rng.choice(np.flatnonzero(rows.mask > 0), size=min(window, int(rows.mask.sum())), replace=False)
+    windowed = learn.Rows(rows.signal[take], rows.confidence[take], rows.z[take], rows.mask[take])
+    update_times = timed(
+        lambda: learn.fit(windowed, online, initial=np.ones(rows.signal.shape[1]), max_change=0.1), repeat=6
+    )
+    return {
+        "store": path,
+        "mode": mode,
+        "ticks": len(history.time),
+        "symbols": len(history.symbols),
+        "rows": int(rows.mask.sum()),
+        "categories": rows.signal.shape[1],
+        "history_s": round(replay_s, 2),
+        "history_cached": hit,
+        "fit_steps": settings.steps,
+        "fit_compile_and_run_s": round(fit_times[0], 3),
+        "fit_s": round(float(np.median(fit_times[1:])), 3),
+        "fit_step_ms": round(1e3 * float(np.median(fit_times[1:])) / settings.steps, 3),
+        "ridge_ms": round(1e3 * float(np.median(ridge_times)), 3),
+        "walk_forward_s": round(walk_s, 2),
+        "folds": settings.folds,
+        "online_window_rows": len(take),
+        "online_steps": settings.online_steps,
+        "online_update_first_s": round(update_times[0], 3),
+        "online_update_ms": round(1e3 * float(np.median(update_times[1:])), 2),
+    }

@@ -206,6 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--json", action="store_true", help="print one JSON object")
 
+    bench_learn = commands.add_parser(
+        "bench-learn", help="time learning on a store: history, fit, ridge, walk-forward, online update"
+    )
+    bench_learn.add_argument("store", help="a store (bpjax run --record or bpjax import)")
+    bench_learn.add_argument("--mode", default="day")
+    bench_learn.add_argument("--cache", metavar="PATH", help="the history cache of bpjax train --cache")
+    bench_learn.add_argument("--config", help="TOML config whose [learning] settings to use")
+    bench_learn.add_argument("--json", action="store_true", help="print one JSON object")
+
     feeds = commands.add_parser(
         "bench-feeds", help="measure feed message handling: raw frame to the accumulator, per core"
     )
@@ -528,6 +537,28 @@ def _bench_replay(args) -> int:
     return 0
 
 
+def _bench_learn(args) -> int:
+    from bpjax.bench import bench_learning
+
+    report = bench_learning(args.store, args.mode, args.cache, config_path=args.config)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(
+        f"{report['store']}: {report['ticks']:,} ticks x {report['symbols']} symbols, mode {report['mode']}, "
+        f"{report['rows']:,} rows x {report['categories']} categories\n"
+        f"  history ({'cache' if report['history_cached'] else 'replay'})  {report['history_s']:.1f} s\n"
+        f"  fit, {report['fit_steps']} optax steps   {report['fit_s']:.2f} s "
+        f"({report['fit_step_ms']:.2f} ms a step; first call with compilation "
+        f"{report['fit_compile_and_run_s']:.2f} s)\n"
+        f"  ridge (closed form)    {report['ridge_ms']:.1f} ms\n"
+        f"  walk-forward, {report['folds']} folds {report['walk_forward_s']:.1f} s\n"
+        f"  online update          {report['online_update_ms']:.1f} ms ({report['online_steps']} steps on "
+        f"{report['online_window_rows']:,} rows; first {report['online_update_first_s']:.2f} s)"
+    )
+    return 0
+
+
 def _bench_feeds(args) -> int:
     from bpjax.bench import bench_feeds
 
@@ -634,6 +665,7 @@ def main(argv: list[str] | None = None) -> int:
             "bench": _bench,
             "bench-feeds": _bench_feeds,
             "bench-replay": _bench_replay,
+            "bench-learn": _bench_learn,
             "train": _learn,
             "evaluate": _learn,
         }

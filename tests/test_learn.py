@@ -366,6 +366,28 @@ def test_train_and_evaluate_end_to_end(tmp_path, capsys):
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["baselines"] == report["baselines"]
     assert metric_keys <= set(evaluated["test"]) and evaluated["train"] is None
+    # bpjax bench-learn on the same store and cache
+    assert (
+        main(
+            [
+                "bench-learn",
+                store,
+                "--mode",
+                "scalp",
+                "--cache",
+                cache,
+                "--config",
+                str(tmp_path / "learning.toml"),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    timing = json.loads(capsys.readouterr().out)
+    assert timing["history_cached"] is True and timing["rows"] > 0 and timing["fit_steps"] == 40
+    for key in ("fit_s", "ridge_ms", "walk_forward_s", "online_update_ms"):
+        assert timing[key] > 0
+
     # errors: an unknown mode, a bad weights file, a missing recording
     assert main(["train", *common[:2], "--mode", "hodl", "--quiet"]) == 2
     assert "unknown mode 'hodl'" in capsys.readouterr().err

@@ -19,7 +19,9 @@ def main() -> None:
         if not path.exists():
             sys.exit(f"{path} is missing: run run.sh first")
         result = json.loads(path.read_text())
-        label = f"[{name}]({name}/report.md) ({result['horizon_seconds'] / 3600:g} h)"
+        seconds = result["horizon_seconds"]
+        horizon = f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
+        label = f"[{name}]({name}/report.md) ({horizon})"
         rows = [("learned", result["test"])] + list(result["baselines"].items())
         if name == "day-signed":
             rows = rows[:1]
