@@ -206,7 +206,6 @@ class Pending:
     sigma: np.ndarray  # (S,) per-second volatility at the tick (NaN: not yet known)
     signal: np.ndarray  # (S, M, K)
     confidence: np.ndarray
-    resolved: np.ndarray  # (M,) bool
 
 
 class OnlineLearner:
@@ -223,7 +222,8 @@ class OnlineLearner:
             s, steps=s.online_steps, learning_rate=s.online_learning_rate, schedule="constant"
         )
         self.windows = [SampleWindow(s.online_window, len(categories)) for _ in self.modes]
-        self.pending: list[Pending] = []
+        self.pending: list[Pending] = []  # live ticks in time order
+        self.unresolved = [0] * len(self.modes)  # per mode, the first pending tick without a target
         symbols = len(config.symbols)
         self.variance = np.zeros(symbols)  # EWMA of squared returns per second
         self.weight = np.zeros(symbols)
@@ -270,7 +270,6 @@ class OnlineLearner:
                 sigma,
                 np.asarray(signal, np.float32),
                 np.asarray(confidence, np.float32),
-                np.zeros(len(self.modes), bool),
             )
         )
         if self.next_check is None:
@@ -294,20 +293,25 @@ class OnlineLearner:
         self.last_time = t
 
     def _resolve(self, t: float, log_price: np.ndarray) -> None:
-        """Targets of pending ticks whose horizon has passed join their mode's window."""
+        """Targets of pending ticks whose horizon has passed join their mode's window. Pending
+        ticks are in time order, so each mode resolves a prefix: O(resolved) per tick."""
         clip = self.settings.target_clip
-        for entry in self.pending:
-            for m, horizon in enumerate(self.horizons):
-                if entry.resolved[m] or t < entry.time + horizon:
-                    continue
-                entry.resolved[m] = True
+        for m, horizon in enumerate(self.horizons):
+            k = self.unresolved[m]
+            while k < len(self.pending) and self.pending[k].time + horizon <= t:
+                entry = self.pending[k]
                 scale = entry.sigma * math.sqrt(horizon)
                 forward = log_price - entry.log_price
                 ok = np.isfinite(forward) & np.isfinite(scale) & (scale > 0)
                 if ok.any():
                     z = np.clip(forward[ok] / scale[ok], -clip, clip)
                     self.windows[m].add(entry.time, entry.signal[ok, m], entry.confidence[ok, m], z)
-        self.pending = [entry for entry in self.pending if not entry.resolved.all()]
+                k += 1
+            self.unresolved[m] = k
+        done = min(self.unresolved)  # every mode is past these
+        if done:
+            del self.pending[:done]
+            self.unresolved = [k - done for k in self.unresolved]
 
     # --- learning -------------------------------------------------------------------------------
     def _score(self, weights: np.ndarray, rows: Rows) -> float | None:

@@ -186,6 +186,7 @@ class Runner:
         self.engine = engine or Engine(config, registry)
         self.learner = learner
         self.weights_version: int | None = None  # the learner's version that produced the last output
+        self._unlearned: tuple | None = None  # the live tick the learner has yet to see
         if learner is not None:
             self.engine.params = self.engine.params.with_category_weights(learner.weights)
         self.source = source or SimSource(config)
@@ -240,12 +241,22 @@ class Runner:
 
     def _advance(self, t: float, snapshot: Snapshot, phase: int) -> TickOutput:
         """One engine step on a snapshot; recorded when a recorder is attached."""
+        if self.learner is not None:
+            self.weights_version = self.learner.version  # the version whose weights this tick runs on
         self.state, output = self.engine.step(self.state, snapshot)
         if self.recorder is not None:
             self.recorder.tick(t, phase, snapshot, output)
         if self.learner is not None:
-            self._learn(t, output, phase)
+            if phase == PHASE_WARMUP:
+                self._learn(t, output, phase)  # prices only: the volatility the targets divide by
+            else:
+                self._unlearned = (t, output, phase)  # after publishing: off the tick's latency
         return output
+
+    def _learn_after_publish(self) -> None:
+        if self._unlearned is not None:
+            self._learn(*self._unlearned)
+            self._unlearned = None
 
     def _learn(self, t: float, output: TickOutput, phase: int) -> None:
         """Feed the online learner (after the tick, on the host); a new live version's weights
@@ -257,7 +268,6 @@ class Runner:
         host = jax.device_get(wanted)
         usable = (host["price"] > 0) & (host["status"] & STATUS_STALE_PRICE == 0)
         warm = host["status"] & STATUS_INSUFFICIENT_HISTORY == 0
-        self.weights_version = self.learner.version
         signal, confidence = host.get("signal"), host.get("confidence")
         if self.learner.observe(t, host["price"], usable, signal, confidence, warm):
             self.engine.params = self.engine.params.with_category_weights(self.learner.weights)
@@ -266,7 +276,9 @@ class Runner:
     def tick(self, t: float) -> list[Published]:
         """One live tick ending at ``t``; returns what it published."""
         started = time.perf_counter()
-        return self._publish(t, self._step(t), started)
+        published = self._publish(t, self._step(t), started)
+        self._learn_after_publish()
+        return published
 
     def replay(self, store: Store, speed: str = "max", progress=None) -> RunSummary:
         """Drive the engine from a recording: every recorded snapshot, warm-up included, so the
@@ -289,6 +301,7 @@ class Runner:
             previous = t
             tick_started = time.perf_counter()
             self._publish(t, self._advance(t, snapshot, phase), tick_started)
+            self._learn_after_publish()
         jax.block_until_ready(self.state)
         self.summary.replay_seconds = time.perf_counter() - started
         if progress is not None:
