@@ -22,6 +22,7 @@ other shapes raises instead of silently recompiling.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import NamedTuple
@@ -462,6 +463,7 @@ class Engine:
         cards: bool = False,
         zones_of: int | str | None = None,
         categories: bool = False,
+        weights: Array | None = None,
     ) -> tuple[EngineState, dict[str, Array]]:
         """Step through a chunk of packed snapshots ``(T, layout.size)`` with ``lax.scan``: one call,
         no per-tick Python. Returns the state after the chunk and the per-tick outputs of
@@ -470,12 +472,18 @@ class Engine:
         ``zones_of="heatmaps"`` every symbol's ``zone_heat``, ``zone_prices`` and ``zone_source``;
         plus, when ``categories``, the per-category sums the composite bias is made of,
         ``category_signal`` and ``category_confidence`` (sym, mode, cat): what the trainer caches),
-        each with a leading time axis. The same compiled step body as :meth:`step`; ``state`` is
-        donated. Compiled once per (chunk length, cards, zones_of, categories)."""
+        each with a leading time axis. ``weights`` (T, mode, cat): the category weights of every
+        tick (a replay of a run whose weights changed), else ``params``' throughout. The same
+        compiled step body as :meth:`step`; ``state`` is donated. Compiled once per (chunk length,
+        cards, zones_of, categories, per-tick weights)."""
         params = self.params if params is None else params
         ticks = int(packed.shape[0])
-        self.compile_scan(state, ticks, params, cards=cards, zones_of=zones_of, categories=categories)
-        return self._scans[(ticks, bool(cards), zones_of, bool(categories))](state, packed, params)
+        per_tick = weights is not None
+        self.compile_scan(
+            state, ticks, params, cards=cards, zones_of=zones_of, categories=categories, weights=per_tick
+        )
+        key = (ticks, bool(cards), zones_of, bool(categories), per_tick)
+        return self._scans[key](state, packed, params, weights)
 
     def compile_scan(
         self,
@@ -486,16 +494,22 @@ class Engine:
         cards: bool = False,
         zones_of: int | str | None = None,
         categories: bool = False,
+        weights: bool = False,
     ) -> float:
-        """Compile :meth:`scan` for chunks of ``ticks`` ticks (once); returns the seconds it took."""
-        key = (int(ticks), bool(cards), zones_of, bool(categories))
+        """Compile :meth:`scan` for chunks of ``ticks`` ticks (once); returns the seconds it took.
+        ``weights``: the chunk carries per-tick category weights."""
+        key = (int(ticks), bool(cards), zones_of, bool(categories), bool(weights))
         if key not in self._scans:
             started = time.perf_counter()
             params = self.params if params is None else params
             chunk = jax.ShapeDtypeStruct((ticks, self.layout.size), jnp.float32)
             options = CPU_COMPILER_OPTIONS if self.device.platform == "cpu" else {}
-            jitted = jax.jit(self._scan, donate_argnums=(0,), static_argnums=(3, 4, 5))
-            lowered = jitted.lower(state, chunk, params, bool(cards), zones_of, bool(categories))
+            statics = dict(cards=bool(cards), zones_of=zones_of, categories=bool(categories))
+            jitted = jax.jit(functools.partial(self._scan, **statics), donate_argnums=(0,))
+            per_tick = None
+            if weights:
+                per_tick = jax.ShapeDtypeStruct((ticks, *params.category_weights.shape), jnp.float32)
+            lowered = jitted.lower(state, chunk, params, per_tick)
             self._scans[key] = lowered.compile(compiler_options=options)
             self.scan_compile_seconds[key] = time.perf_counter() - started
             self.compilations += 1
@@ -506,6 +520,8 @@ class Engine:
         state: EngineState,
         packed: Array,
         params: Params,
+        weights: Array | None = None,
+        *,
         cards: bool,
         zones_of: int | str | None,
         categories: bool,
@@ -516,8 +532,10 @@ class Engine:
             + (SCAN_CATEGORY_OUTPUTS if categories else ())
         )
 
-        def body(state, row):
-            state, output = self._step(state, row, params)
+        def body(state, xs):
+            row, tick_weights = xs
+            tick_params = params if tick_weights is None else params._replace(category_weights=tick_weights)
+            state, output = self._step(state, row, tick_params)
             kept = {name: getattr(output, name) for name in names}
             if zones_of == "heatmaps":
                 kept.update(
@@ -531,7 +549,7 @@ class Engine:
                 kept["zone_source"] = output.zone_source[zones_of]
             return state, kept
 
-        return jax.lax.scan(body, state, packed)
+        return jax.lax.scan(body, state, (packed, weights))
 
     def step_uncompiled(self, state: EngineState, snapshot: Snapshot, params: Params | None = None):
         """The same tick run op by op without jit (for tests: jit == no-jit)."""

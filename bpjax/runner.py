@@ -19,7 +19,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, NamedTuple
 
@@ -187,6 +187,7 @@ class Runner:
         self.learner = learner
         self.weights_version: int | None = None  # the learner's version that produced the last output
         self._unlearned: tuple | None = None  # the live tick the learner has yet to see
+        self._replay_weights: np.ndarray | None = None  # the recorded weights a replay runs on now
         if learner is not None:
             self.engine.params = self.engine.params.with_category_weights(learner.weights)
         self.source = source or SimSource(config)
@@ -245,7 +246,9 @@ class Runner:
             self.weights_version = self.learner.version  # the version whose weights this tick runs on
         self.state, output = self.engine.step(self.state, snapshot)
         if self.recorder is not None:
-            self.recorder.tick(t, phase, snapshot, output)
+            self.recorder.tick(
+                t, phase, snapshot, output, self.engine.params.category_weights, self.weights_version or 0
+            )
         if self.learner is not None:
             if phase == PHASE_WARMUP:
                 self._learn(t, output, phase)  # prices only: the volatility the targets divide by
@@ -289,9 +292,12 @@ class Runner:
         self.summary.compile_seconds = self.engine.compile(self.state)
         previous: float | None = None
         started = time.perf_counter()
+        ran_on = _recorded_weights(store)
         for done, (t, phase, snapshot) in enumerate(store.snapshots(), start=1):
             if progress is not None and done % CHUNK_TICKS == 0:
                 progress(done)
+            if ran_on is not None:
+                self._run_on(*next(ran_on))
             if phase == PHASE_WARMUP:
                 self._advance(t, snapshot, phase)
                 self.summary.warmup_ticks += 1
@@ -318,18 +324,27 @@ class Runner:
         self.keep = False  # records go to the sinks only
         started = time.perf_counter()
         done = 0
+        recorded = store.recorded_weights(0, 0) is not None
         for block, packed in store.packed_chunks(self.engine.layout, chunk):
+            weights = versions = None
+            if recorded:  # every tick on the weights it ran on
+                start = done
+                weights, versions = store.recorded_weights(start, start + len(block.time))
+                weights = np.concatenate([weights, np.repeat(weights[-1:], chunk - len(weights), axis=0)])
+                weights = jax.device_put(weights, self.engine.device)
             if not self.summary.compile_seconds:
                 self.summary.compile_seconds = self.engine.compile_scan(
-                    self.state, chunk, cards=self.with_cards
+                    self.state, chunk, cards=self.with_cards, weights=recorded
                 )
                 started += self.summary.compile_seconds
             self.state, outputs = self.engine.scan(
-                self.state, jax.device_put(packed, self.engine.device), cards=self.with_cards
+                self.state, jax.device_put(packed, self.engine.device), cards=self.with_cards, weights=weights
             )
             host = jax.device_get(outputs)
             host["categories"] = host.pop("category_scores")
             for k in range(len(block.time)):
+                if versions is not None:
+                    self.weights_version = int(versions[k]) if versions[k] > 0 else None
                 if block.phase[k] == PHASE_WARMUP:
                     self.summary.warmup_ticks += 1
                     continue
@@ -339,6 +354,13 @@ class Runner:
                 progress(done)
         self.summary.replay_seconds = time.perf_counter() - started
         return self.summary
+
+    def _run_on(self, weights: np.ndarray, version: int) -> None:
+        """The next tick runs on these (recorded) weights, under this learner version (0: none)."""
+        if not np.array_equal(weights, self._replay_weights):
+            self._replay_weights = weights
+            self.engine.params = self.engine.params.with_category_weights(weights)
+        self.weights_version = int(version) if version > 0 else None
 
     def _publish(self, t: float, output: TickOutput, started: float) -> list[Published]:
         self.last_output = output
@@ -457,8 +479,21 @@ class Runner:
             "mode": self.modes[mode],
             "config_hash": self.config.hash(),
             "symbols": symbols,
-            **({"weights_version": self.weights_version} if self.learner is not None else {}),
+            **({"weights_version": self.weights_version} if self.weights_version is not None else {}),
         }
+
+
+def _recorded_weights(store: Store) -> Iterator[tuple[np.ndarray, int]] | None:
+    """(weights, version) of every recorded tick, read a chunk at a time; None if not recorded."""
+    if store.recorded_weights(0, 0) is None:
+        return None
+
+    def ticks():
+        for start in range(0, store.ticks, CHUNK_TICKS):
+            weights, versions = store.recorded_weights(start, min(start + CHUNK_TICKS, store.ticks))
+            yield from zip(weights, versions, strict=True)
+
+    return ticks()
 
 
 class JsonlSink:

@@ -82,7 +82,16 @@ def _arrays(config: Config, categories: int, outputs: bool = True) -> dict[str, 
         "out/categories": ((s, m, categories), "float32"),
         "out/status": ((s,), "int32"),
         "out/price": ((s,), "float32"),
+        # what the tick ran on: the category weights (an online-learning run changes them) and the
+        # learner's version (0: no learner); a replay uses them, so it reproduces the run exactly
+        "weights": ((m, categories), "float32"),
+        "weights_version": ((), "int32"),
     }
+
+
+def config_weights(config: Config, categories: tuple[str, ...]) -> np.ndarray:
+    """(mode, cat) category weights of the config (what a run without learning ticks on)."""
+    return np.array([[config.category_weight(c) for c in categories] for _ in config.modes], np.float32)
 
 
 class Block(NamedTuple):
@@ -151,7 +160,17 @@ class Store:
             store._check_compatible(config)
             group = zarr.open_group(path, mode="r+")
             store = cls(group, path)
-            for name in _arrays(config, len(categories), outputs=kind == KIND_RUN):
+            for name, (shape, dtype) in _arrays(config, len(categories), outputs=kind == KIND_RUN).items():
+                if name not in group:  # recorded before the array existed: the config's weights ran
+                    fill = config_weights(config, categories) if name == "weights" else np.zeros(shape, dtype)
+                    array = group.create_array(
+                        name,
+                        shape=(0, *shape),
+                        chunks=(CHUNK_TICKS, *shape),
+                        dtype=dtype,
+                        compressors=COMPRESSORS,
+                    )
+                    array.append(np.broadcast_to(fill, (store.ticks, *shape)).astype(dtype))
                 array = group[name]
                 if array.shape[0] != store.ticks:  # a write cut short: drop the partial tail
                     array.resize((store.ticks, *array.shape[1:]))
@@ -229,6 +248,15 @@ class Store:
                 f"({type(error).__name__}: {error}); the ticks before it are still readable"
             ) from None
 
+    def recorded_weights(
+        self, start: int = 0, stop: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(weights (T, mode, cat), learner version (T,)) the recorded ticks ran on; None for an
+        import store or a run recorded before they were kept (it ran on its config's weights)."""
+        if "weights" not in self.group or "weights_version" not in self.group:
+            return None
+        return self.read("weights", start, stop), self.read("weights_version", start, stop)
+
     def block(self, start: int, stop: int) -> Block:
         """The snapshots of ticks [start, stop), read array by array."""
         return Block(*(self.read(n, start, stop) for n in Block._fields))
@@ -271,16 +299,24 @@ class Recorder:
         self.thread = threading.Thread(target=self._run, name="bpjax-recorder", daemon=True)
         self.thread.start()
 
-    def tick(self, t: float, phase: int, snapshot: Snapshot, output) -> None:
-        """Queue one tick; ``output`` is the engine's TickOutput (device arrays are read in the
-        writer thread, not here)."""
+    def tick(self, t: float, phase: int, snapshot: Snapshot, output, weights, version: int = 0) -> None:
+        """Queue one tick; ``output`` is the engine's TickOutput, ``weights`` the (mode, cat)
+        category weights it ran on and ``version`` the online learner's (0: none). Device arrays
+        are read in the writer thread, not here."""
         if self.error is not None:
             raise StoreError(f"recording to {self.store.path} failed: {self.error}")
-        outputs = (output.bias, output.confidence, output.category_scores, output.status, output.price)
+        outputs = (
+            output.bias,
+            output.confidence,
+            output.category_scores,
+            output.status,
+            output.price,
+            weights,
+        )
         for array in outputs:
             if hasattr(array, "copy_to_host_async"):
                 array.copy_to_host_async()
-        self.pending.append((t, phase, snapshot, outputs))
+        self.pending.append((t, phase, snapshot, outputs, version))
         if len(self.pending) >= self.batch:
             self.flush()
 
@@ -313,6 +349,8 @@ class Recorder:
                 }
                 for k, name in enumerate(("bias", "confidence", "categories", "status", "price")):
                     rows[f"out/{name}"] = np.stack([np.asarray(i[3][k]) for i in items])
+                rows["weights"] = np.stack([np.asarray(i[3][5]) for i in items]).astype(np.float32)
+                rows["weights_version"] = np.array([i[4] for i in items], np.int32)
                 self.store.append(rows)
             except BaseException as error:  # surfaced to the tick loop at the next tick
                 self.error = error

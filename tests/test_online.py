@@ -210,3 +210,60 @@ def test_run_learn_end_to_end_on_the_simulator_and_resume(tmp_path):
         "run", "--source", "sim", "--ticks", "1", "--weights", str(tmp_path / "bad.json"), "--quiet"
     )
     assert result.returncode == 2 and "not a bpjax weights file" in result.stderr
+
+
+def test_a_learning_run_replays_exactly_on_the_weights_it_ran_on(tmp_path):
+    """The recording keeps every tick's category weights and learner version: both replay paths
+    publish byte-identical records, though the weights changed during the run."""
+    settings = DEFAULT_CONFIG_PATH.read_text()
+    settings = settings.replace("online_every_minutes = 60.0", "online_every_minutes = 5.0")
+    settings = settings.replace("online_min_samples = 2000", "online_min_samples = 300")
+    config = tmp_path / "config.toml"
+    config.write_text(settings)
+    store, live = tmp_path / "run.zarr", tmp_path / "live.jsonl"
+    result = bpjax(
+        "run",
+        "--source",
+        "sim",
+        "--config",
+        str(config),
+        "--learn",
+        str(tmp_path / "weights"),
+        "--ticks",
+        "120",
+        "--jsonl",
+        str(live),
+        "--record",
+        str(store),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    versions = {json.loads(line)["weights_version"] for line in live.read_text().splitlines()}
+    assert len(versions) >= 2  # the weights changed during the run
+    for path, extra in (("tick", ()), ("scan", ("--chunk", "50"))):
+        replayed = tmp_path / f"{path}.jsonl"
+        result = bpjax("replay", str(store), "--path", path, *extra, "--jsonl", str(replayed), "--quiet")
+        assert result.returncode == 0, result.stderr
+        assert replayed.read_bytes() == live.read_bytes(), path
+    # without the recorded weights (a run recorded before they were kept: the config's
+    # throughout) the replay is not the learning run's
+    import shutil
+
+    import zarr
+
+    from bpjax.store import Store
+
+    old = tmp_path / "old.zarr"
+    shutil.copytree(store, old)
+    group = zarr.open_group(str(old), mode="r+")
+    del group["weights"], group["weights_version"]
+    assert Store.open(str(old)).recorded_weights() is None
+    replayed = tmp_path / "old.jsonl"
+    result = bpjax("replay", str(old), "--jsonl", str(replayed), "--quiet")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in replayed.read_text().splitlines()]
+    lived = [json.loads(line) for line in live.read_text().splitlines()]
+    assert len(records) == len(lived) and "weights_version" not in records[0]
+    first = next(k for k, r in enumerate(lived) if r["weights_version"] > 1)
+    assert records[:first] == [{k: v for k, v in r.items() if k != "weights_version"} for r in lived[:first]]
+    assert records[first:] != [{k: v for k, v in r.items() if k != "weights_version"} for r in lived[first:]]

@@ -136,6 +136,26 @@ def test_resume_appends_and_a_different_config_is_refused(tmp_path):
     assert Store.open(path).ticks == 8 and Store.open(path).read("time").shape == (8,)
 
 
+def test_a_run_recorded_before_weights_were_kept_resumes_with_its_config_weights(tmp_path):
+    """Such a store ran on its config's weights, without a learner: resuming it fills the new
+    arrays with exactly that for the ticks it holds, then appends."""
+    config = small_config().replace(weights={"trend": 2.0})
+    path = str(tmp_path / "store.zarr")
+    store = Store.create_or_resume(path, config, REGISTRY.categories)
+    store.append(_rows(config, 5, start=100.0))
+    del store.group["weights"], store.group["weights_version"]
+    assert Store.open(path).recorded_weights() is None
+    store = Store.create_or_resume(path, config, REGISTRY.categories)
+    rows = _rows(config, 2, start=200.0)
+    rows["weights_version"][:] = 7
+    store.append(rows)
+    weights, versions = Store.open(path).recorded_weights()
+    assert weights.shape == (7, len(config.modes), len(REGISTRY.categories))
+    trend = REGISTRY.categories.index("trend")
+    assert np.all(weights[:5, :, trend] == 2.0) and np.all(np.delete(weights[:5], trend, axis=2) == 1.0)
+    assert versions.tolist() == [0] * 5 + [7, 7]
+
+
 def test_the_cli_refuses_a_mismatched_store_and_a_missing_one(recorded, tmp_path):
     _, store, _ = recorded
     config = tmp_path / "other.toml"
@@ -206,6 +226,8 @@ def _rows(config, count, start):
             "out/categories": np.zeros((count, s, m, c), np.float32),
             "out/status": np.zeros((count, s), np.int32),
             "out/price": np.zeros((count, s), np.float32),
+            "weights": np.ones((count, m, c), np.float32),
+            "weights_version": np.zeros(count, np.int32),
         }
         if f
         else {}
