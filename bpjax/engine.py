@@ -70,8 +70,6 @@ class EngineState(NamedTuple):
     tick: Int[Array, ""]
     zones: ZoneState  # the liquidation zone engine's grids
     open_interest: Float[Array, " sym"]  # last open interest seen (NaN: none yet), for its change
-    clock_bar: Int[Array, ""]  # the previous tick's bar of the longest timeframe (its elapsed time)
-    clock_progress: Float[Array, ""]  # ... and the share of that bar elapsed at its end
 
 
 class TickOutput(NamedTuple):
@@ -212,8 +210,6 @@ class Engine:
             tick=jnp.zeros((), jnp.int32),
             zones=self.zone_grid.init(n["sym"]),
             open_interest=jnp.full((n["sym"],), jnp.nan, jnp.float32),
-            clock_bar=jnp.zeros((), jnp.int32),
-            clock_progress=jnp.zeros((), jnp.float32),
         )
         return jax.device_put(state, self.device)
 
@@ -263,8 +259,7 @@ class Engine:
         price = step.open_bar.values[0, FIELD_INDEX["close"]]
         price = jnp.where(price > 0, price, 0.0)
         zone_inputs, zone_source, open_interest = self._zone_inputs(fields, valid, state.open_interest)
-        elapsed = self._elapsed(state, snapshot)
-        zones, zone_flows = self.zone_grid.step(state.zones, zone_inputs, elapsed)
+        zones, zone_flows = self.zone_grid.step(state.zones, zone_inputs)
         zone_reading = self.zone_grid.read(zones, price)
 
         # every card on every (sym, mode, tf)
@@ -327,15 +322,7 @@ class Engine:
         ).astype(jnp.int32)
 
         new_state = EngineState(
-            step.ring,
-            window_cache,
-            committed,
-            result.memory,
-            state.tick + 1,
-            zones,
-            open_interest,
-            snapshot.bar_index[-1],
-            snapshot.bar_progress[-1],
+            step.ring, window_cache, committed, result.memory, state.tick + 1, zones, open_interest
         )
         output = TickOutput(
             bias=result.bias,
@@ -429,16 +416,6 @@ class Engine:
             volume=jnp.where(has_price, traded, 0.0),
         )
         return inputs, source, jnp.where(has_oi, oi, previous_oi)
-
-    def _elapsed(self, state: EngineState, snapshot: Snapshot):
-        """Seconds since the previous tick, from the bar clock of the longest timeframe (exact
-        integer bar counts plus the progress within the bar); the configured tick at the first.
-        What the zone engine fades by, so warm-up ticks hours apart fade by hours."""
-        bars = (snapshot.bar_index[-1] - state.clock_bar).astype(jnp.float32) + (
-            snapshot.bar_progress[-1] - state.clock_progress
-        )
-        seconds = np.float32(self.timeframe_seconds[-1])
-        return jnp.where(state.tick > 0, bars * seconds, np.float32(self.zone_grid.tick_seconds))
 
     def _commit(self, streams, step: ring_buffers.RingStep, alphas):
         """Fold each timeframe's just-closed bar into its streams (skipped on ticks that close none)."""

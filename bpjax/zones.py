@@ -21,8 +21,7 @@ L and maintenance margin rate m, are liquidated at (isolated margin, fees ignore
     long:  P x (1 - 1/L + m)        short: P x (1 + 1/L - m)
 
 Their notional is placed there, split linearly between the two nearest bins (so a level's
-mass-weighted price is kept exactly). Levels fade with half-life ``half_life_hours`` of elapsed
-time (a warm-up tick an hour after the last fades an hour's worth, a 10 s tick 10 s'); a level
+mass-weighted price is kept exactly). Levels fade with half-life ``half_life_hours``; a level
 that price trades through is removed: long mass in every bin at or above the tick's low,
 short mass at or below its high. Those removals are the model's predicted liquidations.
 
@@ -139,10 +138,8 @@ class ZoneGrid:
         self.long_ratio, self.short_ratio = liquidation_ratios(leverage, margin)
         self.long_offset = np.log(self.long_ratio).astype(np.float32)
         self.short_offset = np.log(self.short_ratio).astype(np.float32)
-        self.half_life = zones.half_life_hours * 3600.0
-        self.realized_half_life = zones.realized_half_life_hours * 3600.0
-        self.fade = np.float32(0.5 ** (tick_seconds / self.half_life))  # a tick of tick_seconds
-        self.realized_fade = np.float32(0.5 ** (tick_seconds / self.realized_half_life))
+        self.fade = np.float32(0.5 ** (tick_seconds / (zones.half_life_hours * 3600.0)))
+        self.realized_fade = np.float32(0.5 ** (tick_seconds / (zones.realized_half_life_hours * 3600.0)))
         self.tick_seconds = np.float32(tick_seconds)
         self.offsets = ((np.arange(self.bins) - (self.bins - 1) / 2.0) * self.width).astype(np.float32)
         reach = max(1, int(math.ceil(2.5 * zones.smooth_bins)))  # 99 % of the kernel
@@ -202,24 +199,16 @@ class ZoneGrid:
         return jnp.exp(centre[None, :] + jnp.asarray(self.offsets)[:, None])
 
     # --- the tick -----------------------------------------------------------------------------------
-    def step(self, state: ZoneState, x: ZoneInputs, elapsed=None) -> tuple[ZoneState, ZoneFlows]:
-        """One tick; ``elapsed``: seconds since the previous tick (a traced scalar; default the
-        configured tick)."""
+    def step(self, state: ZoneState, x: ZoneInputs) -> tuple[ZoneState, ZoneFlows]:
         log_price = jnp.log(jnp.where(x.valid & (x.price > 0), x.price, 1.0))
         state = self._recentre(state, log_price, x.valid)
         prices = self.prices(state)
-        if elapsed is None:
-            fade, realized_fade, seconds = self.fade, self.realized_fade, self.tick_seconds
-        else:
-            seconds = jnp.maximum(jnp.asarray(elapsed, jnp.float32), 0.0)
-            fade = jnp.exp2(-seconds / np.float32(self.half_life))
-            realized_fade = jnp.exp2(-seconds / np.float32(self.realized_half_life))
 
-        # fade (ages fade with their mass, then every remaining unit grows older by the tick)
-        faded = state.estimated * (1.0 - fade)
-        estimated = state.estimated * fade
-        age = state.age * fade
-        realized = state.realized * realized_fade
+        # fade (ages fade with their mass, then every remaining unit grows one tick older)
+        faded = state.estimated * (1.0 - self.fade)
+        estimated = state.estimated * self.fade
+        age = state.age * self.fade
+        realized = state.realized * self.realized_fade
 
         # levels price traded through are liquidated (removed): longs at or above the low,
         # shorts at or below the high
@@ -228,10 +217,10 @@ class ZoneGrid:
         crossed = jnp.stack([prices >= low, prices <= high])  # (side, bin, sym)
         removed = jnp.where(crossed, estimated, 0.0)
         estimated = estimated - removed
-        age = jnp.where(crossed, 0.0, age) + estimated * seconds
-        swept = state.swept * realized_fade + removed
+        age = jnp.where(crossed, 0.0, age) + estimated * self.tick_seconds
+        swept = state.swept * self.realized_fade + removed
         touched = crossed[LONG] & crossed[SHORT]  # (bin, sym): the tick's range covered it
-        touches = state.touches * realized_fade + touched.astype(jnp.float32)
+        touches = state.touches * self.realized_fade + touched.astype(jnp.float32)
 
         # new positions at this tick's price, over the leverage tiers
         notional = jnp.where(x.valid, jnp.maximum(x.new_notional, 0.0), 0.0)
@@ -258,7 +247,7 @@ class ZoneGrid:
             deposits.append(self._deposit(state.centre, where[None, :], liq[side][None, :]))
         realized = realized + jnp.stack(deposits)
         traded = jnp.zeros_like(x.price) if x.volume is None else jnp.maximum(x.volume, 0.0)
-        volume = state.volume * realized_fade + self._deposit(
+        volume = state.volume * self.realized_fade + self._deposit(
             state.centre, log_price[None, :], jnp.where(x.valid, traded, 0.0)[None, :]
         )
 

@@ -211,21 +211,18 @@ def test_the_jitted_step_matches_the_numpy_reference_and_conserves_mass():
     """Each tick from the same state (the reference starts every step from the JAX state, in
     float64): flows and grids agree. A bin whose middle lies within float32 rounding of the
     tick's low or high may be judged crossed by one and not the other; such flips are counted
-    and must stay rare (they are one bin's mass, not a drift). Ticks are 10 s apart, or more:
-    levels fade by the elapsed time."""
+    and must stay rare (they are one bin's mass, not a drift)."""
     config = zones(bins=64, range=0.1, recentre_bins=4, half_life_hours=0.05, realized_half_life_hours=0.1)
     grid = ZoneGrid(config, 10)
     step = jax.jit(grid.step)
     rng = np.random.default_rng(3)
-    gaps = np.random.default_rng(4).choice([10.0, 10.0, 10.0, 60.0, 300.0], size=300)
     state = grid.init(5)
     ledger = np.zeros((3, 2, 5))
     compared = flipped = 0
-    for x, gap in zip(random_market(rng, 5, 300), gaps, strict=True):
+    for x in random_market(rng, 5, 300):
         before = tuple(np.asarray(a, np.float64) for a in state)
-        inputs = ZoneInputs(*(None if a is None else jnp.asarray(a) for a in x))
-        state, flows = step(state, inputs, jnp.float32(gap))
-        ref, ref_flows = reference_step(before, x, config, tick_seconds=gap)
+        state, flows = step(state, ZoneInputs(*(None if a is None else jnp.asarray(a) for a in x)))
+        ref, ref_flows = reference_step(before, x, config)
         got = np.asarray(jnp.stack(flows), np.float64)
         ledger += got
         close = np.isclose(got, ref_flows, rtol=2e-3, atol=1.0)
@@ -323,41 +320,6 @@ def test_the_engine_tick_reads_zones_for_every_symbol(engine, config):
     assert np.all((z.prices[0] < output.price) & (z.prices[-1] > output.price))  # the grid follows price
     assert np.all(np.diff(z.cascade, axis=1) >= 0)  # a larger move liquidates at least as much
     assert engine.compilations == 1
-
-
-def test_the_engine_fades_zones_by_the_time_since_the_last_tick(engine, config):
-    """The elapsed time comes from the bar clock of the longest timeframe: 10 s, an hour, three
-    days and a few seconds across a bar boundary all come back exact; the first tick counts one
-    configured tick; without an elapsed time the grid fades by the configured tick."""
-    from bpjax.snapshot import Accumulator
-
-    accumulator = Accumulator(config)
-    start = config.start_time().timestamp() + 3590.0  # 10 s before an hour bar closes
-    state = engine.init()
-    first = accumulator.pack(start)
-    assert float(engine._elapsed(state, first)) == config.engine.tick_seconds
-    for gap in (10.0, 20.0, 3600.0, 3 * 86_400.0 + 30.0):
-        now = accumulator.pack(start + gap)
-        state = state._replace(
-            tick=jnp.ones((), jnp.int32),
-            clock_bar=jnp.asarray(first.bar_index[-1], jnp.int32),
-            clock_progress=jnp.asarray(first.bar_progress[-1], jnp.float32),
-        )
-        assert float(engine._elapsed(state, now)) == pytest.approx(gap, abs=1e-3)
-    # the grid: an hour's elapsed time fades like 360 ticks of 10 s (nothing added, nothing crossed)
-    grid = ZoneGrid(zones(half_life_hours=2.0, realized_half_life_hours=1.0), 10)
-    filled = grid.init(1)._replace(
-        centre=jnp.zeros(1, jnp.float32),
-        estimated=jnp.ones((2, grid.bins, 1), jnp.float32),
-        realized=jnp.ones((2, grid.bins, 1), jnp.float32),
-    )
-    quiet = ZoneInputs(*(jnp.zeros(1, jnp.float32) for _ in range(7)), jnp.zeros(1, bool))
-    after, flows = grid.step(filled, quiet, jnp.float32(3600.0))
-    assert float(after.estimated[0, 0, 0]) == pytest.approx(0.5**0.5, rel=1e-5)
-    assert float(after.realized[0, 0, 0]) == pytest.approx(0.5, rel=1e-5)
-    assert float(flows.faded[0, 0]) == pytest.approx(grid.bins * (1 - 0.5**0.5), rel=1e-4)
-    ticked, _ = grid.step(filled, quiet)  # the configured tick
-    assert float(ticked.estimated[0, 0, 0]) == pytest.approx(0.5 ** (10 / 7200), rel=1e-6)
 
 
 def test_a_card_reads_the_zone_engine_only_when_it_declares_so():
