@@ -587,29 +587,25 @@ def _learn(args) -> int:
 
 
 def _train_or_evaluate(args) -> int:
-    import numpy as np
-
     from bpjax import learn
     from bpjax.cards import REGISTRY
     from bpjax.engine import enable_compilation_cache
-    from bpjax.params import init_params
-    from bpjax.store import Store
+    from bpjax.store import Store, config_weights
 
     settings = load_config(args.config).learning
     store = Store.open(args.recording)
     config = store.config()
-    config.mode(args.mode)  # an unknown mode stops here, before any replay
+    mode = config.mode_names.index(config.mode(args.mode).name)  # an unknown mode stops here
+    weights = None  # evaluate: the given weights, checked before any replay
+    if args.command == "evaluate":
+        if args.weights:
+            weights = learn.load_weights(args.weights, config, REGISTRY.categories)[mode]
+        else:
+            weights = config_weights(config, REGISTRY.categories)[mode].astype(float)
     enable_compilation_cache(config.engine.compilation_cache)
     history = learn.cached_history(
         store, args.cache, progress=None if args.quiet else Progress(store.ticks, "replay")
     )
-    weights = None
-    if args.command == "evaluate":
-        if args.weights:
-            table = learn.load_weights(args.weights, config, history.categories)
-        else:
-            table = np.asarray(init_params(config, REGISTRY).category_weights, np.float64)
-        weights = table[config.mode_names.index(args.mode)]
     folds = settings.folds
     result = learn.walk_forward(
         history,

@@ -222,6 +222,7 @@ class LearningConfig:
     ridge: float = setting(0.1, low=0.0, high=1e9, doc="ridge baseline penalty (x samples)")
     # the online loop (bpjax run --learn DIR; bpjax.online)
     online_every_minutes: float = setting(60.0, low=0.01, high=7 * 24 * 60, doc="at most one step per")
+    online_sample_minutes: float = setting(1.0, low=0.0, high=24 * 60, doc="one tick's rows per this long")
     online_min_samples: int = setting(2_000, low=10, high=10_000_000, doc="rows before a step or a verdict")
     online_window: int = setting(50_000, low=100, high=10_000_000, doc="newest rows kept per mode")
     online_steps: int = setting(20, low=1, high=10_000, doc="optax steps per update")

@@ -60,6 +60,7 @@ import numpy as np
 import optax
 
 from bpjax.aggregate import composite_bias
+from bpjax.cards import REGISTRY
 from bpjax.config import Config, LearningConfig
 from bpjax.defines import STATUS_INSUFFICIENT_HISTORY, STATUS_STALE_PRICE
 from bpjax.fields import FIELD_INDEX
@@ -128,7 +129,10 @@ def collect(store: Store, progress: Callable[[int], None] | None = None, chunk: 
     config = store.config()
     engine = Engine(config)
     state = engine.init()
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("signal", "confidence", "price", "status", "bias")}
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("signal", "confidence", "price", "status", "bias", "funding", "funding_known")
+    }
+    funding_field = FIELD_INDEX["funding_rate"]
     phases, done = [], 0
     for block, packed in store.packed_chunks(engine.layout, chunk):
         state, outputs = engine.scan(state, jax.device_put(packed, engine.device), categories=True)
@@ -147,6 +151,9 @@ def collect(store: Store, progress: Callable[[int], None] | None = None, chunk: 
         )
         for key, value in host.items():
             parts[key].append(np.asarray(value[:count]))
+        rate = block.fields[:, :, funding_field]
+        parts["funding_known"].append(block.valid[:, :, funding_field] & np.isfinite(rate))
+        parts["funding"].append(np.where(parts["funding_known"][-1], rate, 0.0))
         phases.append(block.phase)
         done += count
         if progress is not None:
@@ -155,12 +162,7 @@ def collect(store: Store, progress: Callable[[int], None] | None = None, chunk: 
     price = np.concatenate(parts["price"]).astype(np.float64)
     live = (np.concatenate(phases) != PHASE_WARMUP)[:, None]
     usable = live & (price > 0) & (status & (STATUS_STALE_PRICE | STATUS_INSUFFICIENT_HISTORY) == 0)
-    fields, valid = store.read("fields"), store.read("valid")
-    k = FIELD_INDEX["funding_rate"]
-    funding = np.where(valid[:, :, k] & np.isfinite(fields[:, :, k]), fields[:, :, k], 0.0)
-    funding = _carry_forward(funding, valid[:, :, k])
-    from bpjax.cards import REGISTRY
-
+    funding = _carry_forward(np.concatenate(parts["funding"]), np.concatenate(parts["funding_known"]))
     return History(
         time=store.read("time").astype(np.float64),
         price=price,

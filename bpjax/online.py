@@ -1,7 +1,8 @@
 """The self-learning loop (SPEC section 7): ``bpjax run --learn DIR``.
 
-While the engine runs, every live tick's per-category sums (S, C: what the composite bias is
-made of; ``TickOutput.category_signal`` / ``category_confidence``) wait, with the tick's prices,
+While the engine runs, the live ticks' per-category sums (S, C: what the composite bias is
+made of; ``TickOutput.category_signal`` / ``category_confidence``), one tick per
+``online_sample_minutes`` (consecutive 10 s ticks are nearly the same row), wait, with the tick's prices,
 until each mode's horizon has passed. Then the tick's volatility-normalized forward return is
 known and the (S, C, target) rows join that mode's sample window (the newest
 ``online_window`` rows). The targets are those of ``bpjax.learn``, with the volatility an EWMA
@@ -263,6 +264,9 @@ class OnlineLearner:
         sigma = np.where(self.weight >= 0.5, np.sqrt(self.variance / np.maximum(self.weight, 1e-12)), np.nan)
         if warm is not None:
             sigma = np.where(warm, sigma, np.nan)  # a row needs warm features: no target, no row
+        sample = self.settings.online_sample_minutes * 60.0
+        if self.pending and t < self.pending[-1].time + sample:
+            return self._check(t)  # consecutive ticks are nearly the same row: one per sample period
         self.pending.append(
             Pending(
                 t,
@@ -272,6 +276,10 @@ class OnlineLearner:
                 np.asarray(confidence, np.float32),
             )
         )
+        return self._check(t)
+
+    def _check(self, t: float) -> bool:
+        """At most once per ``online_every_minutes``: judge, then roll back or step."""
         if self.next_check is None:
             self.next_check = t + self.settings.online_every_minutes * 60.0
         if t < self.next_check:

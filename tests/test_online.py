@@ -99,6 +99,22 @@ def test_weights_move_toward_a_planted_signal_in_bounded_versioned_steps(tmp_pat
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".tmp-")]
 
 
+def test_rows_are_sampled_once_per_sample_period(tmp_path):
+    """Ticks closer than ``online_sample_minutes`` add no rows (they are near copies of the last)."""
+    base = small_online_config()
+    every_tick = OnlineLearner(base, CATEGORIES, str(tmp_path / "a"), np.ones((3, K)))
+    sampled = OnlineLearner(
+        base.replace(learning={"online_sample_minutes": 3.0}),
+        CATEGORIES,
+        str(tmp_path / "b"),
+        np.ones((3, K)),
+    )
+    for learner in (every_tick, sampled):
+        run(learner, Market(seed=5), 90)
+    counts = [learner.windows[0].count for learner in (every_tick, sampled)]
+    assert counts[0] > 0 and abs(counts[1] - counts[0] / 3) <= 8  # one tick in three, 8 symbols each
+
+
 def test_a_degraded_version_is_rolled_back_and_a_restart_resumes_the_live_one(tmp_path):
     config = small_online_config()
     learner = OnlineLearner(config, CATEGORIES, str(tmp_path), np.ones((3, K)))
@@ -173,6 +189,7 @@ def test_run_learn_end_to_end_on_the_simulator_and_resume(tmp_path):
     for key, value in (
         ("online_every_minutes = 60.0", "online_every_minutes = 5.0"),
         ("online_min_samples = 2000", "online_min_samples = 300"),
+        ("online_sample_minutes = 1.0", "online_sample_minutes = 0.0"),
     ):
         assert key in settings
         settings = settings.replace(key, value)
@@ -218,6 +235,7 @@ def test_a_learning_run_replays_exactly_on_the_weights_it_ran_on(tmp_path):
     settings = DEFAULT_CONFIG_PATH.read_text()
     settings = settings.replace("online_every_minutes = 60.0", "online_every_minutes = 5.0")
     settings = settings.replace("online_min_samples = 2000", "online_min_samples = 300")
+    settings = settings.replace("online_sample_minutes = 1.0", "online_sample_minutes = 0.0")
     config = tmp_path / "config.toml"
     config.write_text(settings)
     store, live = tmp_path / "run.zarr", tmp_path / "live.jsonl"
