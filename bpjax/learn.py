@@ -443,11 +443,7 @@ def metrics(
     if ic is not None:
         rank_ic = _corr(_ranks(p), _ranks(y))
     called = (p != 0) & (y != 0)
-    held = np.where(np.isfinite(position) & usable, position, 0.0)
-    change = np.abs(np.diff(held, axis=0, prepend=0.0))
-    carried = np.where(np.isfinite(step_return), step_return, 0.0)
-    interval = learning.funding_interval_hours * 3600.0
-    per_tick = held * carried - learning.fee_bps * 1e-4 * change - held * funding * (tick_seconds / interval)
+    per_tick, change = _book(position, step_return, funding, usable, tick_seconds, learning)
     evaluated = np.isfinite(position).any(axis=1)
     days = max(np.count_nonzero(evaluated) * tick_seconds / DAY, 1e-12)
     return {
@@ -468,13 +464,21 @@ def _round(value, digits=5):
     return None if value is None or not math.isfinite(value) else round(float(value), digits)
 
 
-def pnl_curve(position, step_return, funding, usable, tick_seconds, learning) -> np.ndarray:
-    """Cumulative portfolio P&L per tick (the ``pnl`` metric's running sum)."""
+def _book(position, step_return, funding, usable, tick_seconds, learning) -> tuple[np.ndarray, np.ndarray]:
+    """The long/short book of positions (T, S): P&L per (tick, symbol), held over the next tick,
+    net of fees on every position change (flat where not evaluated) and of funding (longs pay a
+    positive rate); and the position changes."""
     held = np.where(np.isfinite(position) & usable, position, 0.0)
     change = np.abs(np.diff(held, axis=0, prepend=0.0))
     carried = np.where(np.isfinite(step_return), step_return, 0.0)
     interval = learning.funding_interval_hours * 3600.0
     per_tick = held * carried - learning.fee_bps * 1e-4 * change - held * funding * (tick_seconds / interval)
+    return per_tick, change
+
+
+def pnl_curve(position, step_return, funding, usable, tick_seconds, learning) -> np.ndarray:
+    """Cumulative portfolio P&L per tick (the ``pnl`` metric's running sum)."""
+    per_tick, _ = _book(position, step_return, funding, usable, tick_seconds, learning)
     return np.cumsum(per_tick.sum(axis=1) / position.shape[1])
 
 
@@ -543,10 +547,12 @@ class WalkForward:
     train_metrics: list[dict]
     weights: np.ndarray | None  # the final fit on every usable tick (train) or the given weights
 
-    def metrics_of(self, name: str) -> dict:
+    def metrics_of(self, name: str, ticks: slice | None = None) -> dict:
+        """A model's metrics over every test period, or over ``ticks`` only."""
         h = self.history
+        position = self.positions[name] if ticks is None else _only(self.positions[name], ticks)
         return metrics(
-            self.positions[name],
+            position,
             self.targets.z,
             self.targets.step_return,
             h.funding,
@@ -596,24 +602,8 @@ class WalkForward:
                 {
                     "train": [_iso(h.time[f.train.start]), _iso(h.time[f.train.stop - 1])],
                     "test": [_iso(h.time[f.test.start]), _iso(h.time[f.test.stop - 1])],
-                    "test_metrics": metrics(
-                        _only(self.positions[model], f.test),
-                        self.targets.z,
-                        self.targets.step_return,
-                        h.funding,
-                        h.usable,
-                        h.tick_seconds,
-                        self.learning,
-                    ),
-                    "equal_weights_metrics": metrics(
-                        _only(self.positions["equal_weights"], f.test),
-                        self.targets.z,
-                        self.targets.step_return,
-                        h.funding,
-                        h.usable,
-                        h.tick_seconds,
-                        self.learning,
-                    ),
+                    "test_metrics": self.metrics_of(model, f.test),
+                    "equal_weights_metrics": self.metrics_of("equal_weights", f.test),
                 }
                 for f in self.folds
             ],
