@@ -357,8 +357,9 @@ class OnlineLearner:
     def update(self, t: float) -> bool:
         """One check: roll back a version that does worse than its parent, else take a step."""
         verdict = self.judge()
-        if self.versions[self.live].parent is not None and verdict is None:
+        if self.versions[self.live].parent in self.versions and verdict is None:
             return False  # a version proves itself on enough live rows before it is replaced
+        # (a version whose parent is gone, or version 1, has nothing to be judged against)
         if verdict is not None and verdict["ic"] < verdict["parent_ic"] - self.settings.rollback_tolerance:
             return self.rollback(t, verdict)
         weights = self.weights.copy()

@@ -152,6 +152,14 @@ def test_a_degraded_version_is_rolled_back_and_a_restart_resumes_the_live_one(tm
     fallback = OnlineLearner(config, CATEGORIES, str(tmp_path), np.ones((3, K)))
     assert fallback.version == newest - 1
     assert fallback.versions[newest - 1].status == "live" and newest not in fallback.versions
+    # a live version whose parent's file is gone is not stuck waiting for a verdict: it steps on
+    parent = fallback.versions[fallback.version].parent
+    os.remove(tmp_path / f"v{parent:06d}.json")
+    orphan = OnlineLearner(config, CATEGORIES, str(tmp_path), np.ones((3, K)))
+    assert orphan.versions[orphan.version].parent not in orphan.versions
+    before = orphan.version
+    run(orphan, Market(seed=2), 120)
+    assert orphan.version > before
 
 
 def test_a_write_that_dies_midway_leaves_the_old_file_whole(tmp_path):
