@@ -296,12 +296,12 @@ def _weights_for_run(args, config):
 
     from bpjax.cards import REGISTRY
     from bpjax.learn import load_weights
-    from bpjax.params import init_params
+    from bpjax.store import config_weights
 
     if args.weights:
         initial = load_weights(args.weights, config, REGISTRY.categories)
     else:
-        initial = np.asarray(init_params(config, REGISTRY).category_weights, np.float64)
+        initial = config_weights(config, REGISTRY.categories).astype(np.float64)
     if not args.learn:
         return initial, None
     from bpjax.online import OnlineLearner
@@ -539,8 +539,13 @@ def _bench_replay(args) -> int:
 
 def _bench_learn(args) -> int:
     from bpjax.bench import bench_learning
+    from bpjax.learn import LearnError
 
-    report = bench_learning(args.store, args.mode, args.cache, config_path=args.config)
+    try:
+        report = bench_learning(args.store, args.mode, args.cache, config_path=args.config)
+    except LearnError as error:
+        print(f"bpjax: learning error: {error}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(report))
         return 0

@@ -387,6 +387,8 @@ def test_train_and_evaluate_end_to_end(tmp_path, capsys):
     assert timing["history_cached"] is True and timing["rows"] > 0 and timing["fit_steps"] == 40
     for key in ("fit_s", "ridge_ms", "walk_forward_s", "online_update_ms"):
         assert timing[key] > 0
+    assert main(["bench-learn", store, "--mode", "hodl", "--cache", cache]) == 2
+    assert "unknown mode 'hodl'" in capsys.readouterr().err
 
     # errors: an unknown mode, a bad weights file, a missing recording
     assert main(["train", *common[:2], "--mode", "hodl", "--quiet"]) == 2
