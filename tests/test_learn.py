@@ -79,8 +79,9 @@ def test_a_planted_category_is_recovered_and_beats_equal_weights_out_of_sample()
     ranked = sorted(weights, key=weights.get, reverse=True)
     assert ranked[0] == "order_flow"
     assert weights["order_flow"] > 3 * weights[ranked[1]]
-    for fold in report["categories"]["order_flow"]["fold_weights"]:
-        assert fold == max(report["categories"][c]["fold_weights"][0] for c in CATEGORIES) or fold > 1.5
+    paths = np.array([report["categories"][c]["fold_weights"] for c in CATEGORIES])  # (cat, fold)
+    assert paths.shape == (K, 3)
+    assert np.all(np.argmax(paths, axis=0) == CATEGORIES.index("order_flow"))  # in every fold
     test, equal = report["test"], report["baselines"]["equal_weights"]
     assert test["ic"] > 0.1 and test["ic"] > 2 * equal["ic"]
     assert test["rank_ic"] > equal["rank_ic"] and test["hit_rate"] > equal["hit_rate"]
@@ -101,7 +102,7 @@ def test_pure_noise_claims_no_skill(seed):
     test = report["test"]
     spread = 1.0 / math.sqrt(test["samples"])
     assert abs(test["ic"]) < 3 * spread, (test["ic"], spread)
-    assert abs(test["hit_rate"] - 0.5) < 3 * 0.5 * spread / 1.0 + 0.01
+    assert abs(test["hit_rate"] - 0.5) < 3 * 0.5 * spread  # three standard errors of a fair coin
     assert report["train"]["ic"] > test["ic"]  # in-sample skill is what fitting noise looks like
 
 
