@@ -617,10 +617,9 @@ def bench_learning(
     valid ``cache``), one fit of the mode's weights on the whole recording (compile, then the
     steps), the ridge baseline's closed form on the same rows (the peer), a full walk-forward, and
     one online update on a full window of ``window`` rows (compile, then per update)."""
-    import dataclasses
-
     from bpjax import learn
     from bpjax.config import load_config
+    from bpjax.online import step_settings
     from bpjax.store import Store
 
     settings = load_config(config_path).learning
@@ -645,17 +644,15 @@ def bench_learning(
     fit_times = timed(lambda: learn.fit(rows, settings), repeat=3)  # the first compiles
     ridge_times = timed(lambda: learn.ridge(rows, settings.ridge), repeat=3)
     walk_s = timed(lambda: learn.walk_forward(history, mode, settings))[0]
-    online = dataclasses.replace(
-        settings,
-        steps=settings.online_steps,
-        learning_rate=settings.online_learning_rate,
-        schedule="constant",
-    )
+    online = step_settings(settings)
     rng = np.random.default_rng(0)
     take = rng.choice(np.flatnonzero(rows.mask > 0), size=min(window, int(rows.mask.sum())), replace=False)
     windowed = learn.Rows(rows.signal[take], rows.confidence[take], rows.z[take], rows.mask[take])
     update_times = timed(
-        lambda: learn.fit(windowed, online, initial=np.ones(rows.signal.shape[1]), max_change=0.1), repeat=6
+        lambda: learn.fit(
+            windowed, online, initial=np.ones(rows.signal.shape[1]), max_change=settings.online_max_change
+        ),
+        repeat=6,
     )
     return {
         "store": path,

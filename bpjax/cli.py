@@ -257,15 +257,10 @@ def _drive(runner, args, work, cleanup=()):
 
 def _run(args) -> int:
     from bpjax.engine import enable_compilation_cache
-    from bpjax.learn import LearnError
     from bpjax.runner import FeedSource, Runner, SimSource
 
     config = load_config(args.config)
-    try:
-        weights, learner = _weights_for_run(args, config)
-    except LearnError as error:
-        print(f"bpjax: learning error: {error}", file=sys.stderr)
-        return 2
+    weights, learner = _weights_for_run(args, config)  # a bad file stops here, before any source
     enable_compilation_cache(config.engine.compilation_cache)
     if args.source == "sim":
         source = SimSource(config, seed=args.seed)
@@ -292,16 +287,10 @@ def _weights_for_run(args, config):
     without either); bpjax.learn.LearnError for a bad weights file or versions folder."""
     if not (args.learn or args.weights):
         return None, None
-    import numpy as np
-
     from bpjax.cards import REGISTRY
-    from bpjax.learn import load_weights
-    from bpjax.store import config_weights
+    from bpjax.learn import starting_weights
 
-    if args.weights:
-        initial = load_weights(args.weights, config, REGISTRY.categories)
-    else:
-        initial = config_weights(config, REGISTRY.categories).astype(np.float64)
+    initial = starting_weights(config, args.weights)
     if not args.learn:
         return initial, None
     from bpjax.online import OnlineLearner
@@ -539,13 +528,8 @@ def _bench_replay(args) -> int:
 
 def _bench_learn(args) -> int:
     from bpjax.bench import bench_learning
-    from bpjax.learn import LearnError
 
-    try:
-        report = bench_learning(args.store, args.mode, args.cache, config_path=args.config)
-    except LearnError as error:
-        print(f"bpjax: learning error: {error}", file=sys.stderr)
-        return 2
+    report = bench_learning(args.store, args.mode, args.cache, config_path=args.config)
     if args.json:
         print(json.dumps(report))
         return 0
@@ -582,20 +566,9 @@ def _bench_feeds(args) -> int:
 
 
 def _learn(args) -> int:
-    from bpjax.learn import LearnError
-
-    try:
-        return _train_or_evaluate(args)
-    except LearnError as error:
-        print(f"bpjax: learning error: {error}", file=sys.stderr)
-        return 2
-
-
-def _train_or_evaluate(args) -> int:
     from bpjax import learn
-    from bpjax.cards import REGISTRY
     from bpjax.engine import enable_compilation_cache
-    from bpjax.store import Store, config_weights
+    from bpjax.store import Store
 
     settings = load_config(args.config).learning
     store = Store.open(args.recording)
@@ -603,10 +576,7 @@ def _train_or_evaluate(args) -> int:
     mode = config.mode_names.index(config.mode(args.mode).name)  # an unknown mode stops here
     weights = None  # evaluate: the given weights, checked before any replay
     if args.command == "evaluate":
-        if args.weights:
-            weights = learn.load_weights(args.weights, config, REGISTRY.categories)[mode]
-        else:
-            weights = config_weights(config, REGISTRY.categories)[mode].astype(float)
+        weights = learn.starting_weights(config, args.weights)[mode]
     enable_compilation_cache(config.engine.compilation_cache)
     history = learn.cached_history(
         store, args.cache, progress=None if args.quiet else Progress(store.ticks, "replay")
@@ -679,6 +649,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ImportDataError as error:
         print(f"bpjax: import error: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:
+        # bpjax.learn.LearnError, without importing JAX and optax into every command's start-up:
+        # if bpjax.learn was never imported, nothing can have raised it
+        learn = sys.modules.get("bpjax.learn")
+        if learn is None or not isinstance(error, learn.LearnError):
+            raise
+        print(f"bpjax: learning error: {error}", file=sys.stderr)
         return 2
 
 

@@ -64,7 +64,7 @@ from bpjax.cards import REGISTRY
 from bpjax.config import Config, LearningConfig
 from bpjax.defines import STATUS_INSUFFICIENT_HISTORY, STATUS_STALE_PRICE
 from bpjax.fields import FIELD_INDEX
-from bpjax.store import PHASE_WARMUP, Store
+from bpjax.store import PHASE_WARMUP, Store, config_weights
 
 log = logging.getLogger(__name__)
 
@@ -755,6 +755,14 @@ def read_weights_file(path: str, categories: tuple[str, ...]) -> dict:
     return document
 
 
+def starting_weights(config: Config, path: str | None = None) -> np.ndarray:
+    """(mode, cat) category weights: a weights file's (``path``) where it has them, else the
+    config's."""
+    if path:
+        return load_weights(path, config, REGISTRY.categories)
+    return config_weights(config, REGISTRY.categories).astype(np.float64)
+
+
 def load_weights(path: str, config: Config, categories: tuple[str, ...]) -> np.ndarray:
     """(mode, cat) category weights: the file's where it has them, the config's elsewhere."""
     document = read_weights_file(path, categories)
@@ -763,7 +771,7 @@ def load_weights(path: str, config: Config, categories: tuple[str, ...]) -> np.n
         raise LearnError(
             f"weights file {path} has mode {unknown[0]!r}; the config's modes: {', '.join(config.mode_names)}"
         )
-    table = np.array([[config.category_weight(c) for c in categories] for _ in config.modes], np.float64)
+    table = config_weights(config, categories).astype(np.float64)
     for mode, weights in document["modes"].items():
         row = config.mode_names.index(mode)
         for category, value in weights.items():

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bpjax.config import Config
+from bpjax.config import Config, LearningConfig
 from bpjax.learn import WEIGHTS_FORMAT, LearnError, Rows, _atomic, _iso, bias, fit, read_weights_file
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,17 @@ class Version:
     weights: np.ndarray  # (mode, cat)
     status: str = "live"  # live | retired | rolled_back
     scores: dict = field(default_factory=dict)  # what the loop measured when it made or judged it
+
+
+def step_settings(learning: LearningConfig) -> LearningConfig:
+    """The optax settings of one online update: ``online_steps`` at ``online_learning_rate``,
+    constant (the batch settings otherwise: optimizer, l2, weight bounds)."""
+    return dataclasses.replace(
+        learning,
+        steps=learning.online_steps,
+        learning_rate=learning.online_learning_rate,
+        schedule="constant",
+    )
 
 
 def _when(t: float) -> str | None:
@@ -219,9 +230,7 @@ class OnlineLearner:
         self.categories = categories
         self.store = VersionStore(folder, self.modes, categories)
         s = self.settings
-        self.step_settings = dataclasses.replace(
-            s, steps=s.online_steps, learning_rate=s.online_learning_rate, schedule="constant"
-        )
+        self.step_settings = step_settings(s)
         self.windows = [SampleWindow(s.online_window, len(categories)) for _ in self.modes]
         self.pending: list[Pending] = []  # live ticks in time order
         self.unresolved = [0] * len(self.modes)  # per mode, the first pending tick without a target
@@ -252,21 +261,28 @@ class OnlineLearner:
         return self.versions[self.live].weights
 
     # --- watching ticks --------------------------------------------------------------------------
-    def observe(self, t: float, price, usable, signal=None, confidence=None, warm=None) -> bool:
-        """One tick: prices (S,) (``usable``: fresh) and, for a live tick, its per-category sums
-        (S, M, K); ``warm`` (S,) marks the symbols whose features count (default all). Returns
-        True when the live weights changed (a new version, or a rollback)."""
+    def takes_rows(self, t: float) -> bool:
+        """Whether a live tick at ``t`` gives rows: one tick per ``online_sample_minutes``
+        (consecutive ticks are nearly the same rows). The runner fetches its sums only then."""
+        return not self.pending or t >= self.pending[-1].time + self.settings.online_sample_minutes * 60.0
+
+    def observe(
+        self, t: float, price, usable, signal=None, confidence=None, warm=None, live: bool = True
+    ) -> bool:
+        """One tick: prices (S,) (``usable``: fresh) and, when it :meth:`takes_rows`, its
+        per-category sums (S, M, K); ``warm`` (S,) marks the symbols whose features count (default
+        all). A warm-up tick (not ``live``) only feeds the volatility. Returns True when the live
+        weights changed (a new version, or a rollback)."""
         log_price = np.where(usable & (price > 0), np.log(np.where(price > 0, price, 1.0)), np.nan)
         self._volatility(t, log_price)
-        if signal is None:
+        if not live:
             return False
         self._resolve(t, log_price)
+        if signal is None or not self.takes_rows(t):
+            return self._check(t)
         sigma = np.where(self.weight >= 0.5, np.sqrt(self.variance / np.maximum(self.weight, 1e-12)), np.nan)
         if warm is not None:
             sigma = np.where(warm, sigma, np.nan)  # a row needs warm features: no target, no row
-        sample = self.settings.online_sample_minutes * 60.0
-        if self.pending and t < self.pending[-1].time + sample:
-            return self._check(t)  # consecutive ticks are nearly the same row: one per sample period
         self.pending.append(
             Pending(
                 t,

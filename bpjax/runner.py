@@ -266,13 +266,13 @@ class Runner:
         apply from the next tick (traced parameters: no recompilation)."""
         live = phase != PHASE_WARMUP
         wanted = {"price": output.price, "status": output.status}
-        if live:
+        if live and self.learner.takes_rows(t):
             wanted.update(signal=output.category_signal, confidence=output.category_confidence)
         host = jax.device_get(wanted)
         usable = (host["price"] > 0) & (host["status"] & STATUS_STALE_PRICE == 0)
         warm = host["status"] & STATUS_INSUFFICIENT_HISTORY == 0
         signal, confidence = host.get("signal"), host.get("confidence")
-        if self.learner.observe(t, host["price"], usable, signal, confidence, warm):
+        if self.learner.observe(t, host["price"], usable, signal, confidence, warm, live):
             self.engine.params = self.engine.params.with_category_weights(self.learner.weights)
         self.summary.learning = {"version": self.learner.version, "events": self.learner.events[-20:]}
 
@@ -324,7 +324,7 @@ class Runner:
         self.keep = False  # records go to the sinks only
         started = time.perf_counter()
         done = 0
-        recorded = store.recorded_weights(0, 0) is not None
+        recorded = store.has_recorded_weights
         for block, packed in store.packed_chunks(self.engine.layout, chunk):
             weights = versions = None
             if recorded:  # every tick on the weights it ran on
@@ -485,7 +485,7 @@ class Runner:
 
 def _recorded_weights(store: Store) -> Iterator[tuple[np.ndarray, int]] | None:
     """(weights, version) of every recorded tick, read a chunk at a time; None if not recorded."""
-    if store.recorded_weights(0, 0) is None:
+    if not store.has_recorded_weights:
         return None
 
     def ticks():

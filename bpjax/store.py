@@ -218,6 +218,12 @@ class Store:
     # --- writing ----------------------------------------------------------------------------------
     def append(self, rows: dict[str, np.ndarray]) -> None:
         """Append whole ticks (every array, same length), then commit them."""
+        expected = _arrays(self.config(), len(self.attrs["categories"]), outputs=self.kind == KIND_RUN)
+        missing = sorted(set(expected) - set(rows))
+        if missing:  # the arrays left behind would no longer line up with the ticks
+            raise StoreError(
+                f"appending to {self.path} without {', '.join(missing)}: every array takes each tick"
+            )
         count = len(rows["time"])
         for name, values in rows.items():
             array = self.group[name]
@@ -248,12 +254,18 @@ class Store:
                 f"({type(error).__name__}: {error}); the ticks before it are still readable"
             ) from None
 
+    @property
+    def has_recorded_weights(self) -> bool:
+        """Whether the store keeps the weights every tick ran on: not an import store, nor a run
+        recorded before they were kept (it ran on its config's weights)."""
+        return "weights" in self.group and "weights_version" in self.group
+
     def recorded_weights(
         self, start: int = 0, stop: int | None = None
     ) -> tuple[np.ndarray, np.ndarray] | None:
-        """(weights (T, mode, cat), learner version (T,)) the recorded ticks ran on; None for an
-        import store or a run recorded before they were kept (it ran on its config's weights)."""
-        if "weights" not in self.group or "weights_version" not in self.group:
+        """(weights (T, mode, cat), learner version (T,)) the recorded ticks ran on; None when the
+        store does not keep them."""
+        if not self.has_recorded_weights:
             return None
         return self.read("weights", start, stop), self.read("weights_version", start, stop)
 
