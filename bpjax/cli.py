@@ -1,5 +1,5 @@
 """The ``bpjax`` command line: run, import, replay, zones, zones-calibrate, train, evaluate, cards,
-bench, bench-feeds, bench-replay."""
+bench, bench-feeds, bench-replay, bench-learn."""
 
 from __future__ import annotations
 
