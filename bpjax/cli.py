@@ -274,9 +274,9 @@ def _run(args) -> int:
 
         recorder = Recorder(Store.create_or_resume(args.record, config, REGISTRY.categories))
         cleanup.append(recorder.close)
-    runner = Runner(config, source=source, with_cards=args.with_cards, recorder=recorder, learner=learner)
-    if weights is not None and learner is None:
-        runner.engine.params = runner.engine.params.with_category_weights(weights)
+    runner = Runner(
+        config, source=source, with_cards=args.with_cards, recorder=recorder, learner=learner, weights=weights
+    )
     summary = _drive(runner, args, lambda: runner.run(ticks=args.ticks), cleanup)
     print(json.dumps({"summary": summary.as_dict()}), file=sys.stderr)
     return 0

@@ -191,13 +191,23 @@ class Engine:
         self.layout = SnapshotLayout(self.shape["sym"], self.shape["tf"])
         self.zone_grid = ZoneGrid(config.zones, config.engine.tick_seconds)
         self.volume_stand_in = np.float32(config.zones.volume_stand_in)
-        self.params = jax.device_put(init_params(config, registry), self.device)
+        self._params = jax.device_put(init_params(config, registry), self.device)
         self._jitted = jax.jit(self._step, donate_argnums=(0,))
-        self._compiled = None
-        self._scans: dict[tuple, object] = {}
-        self.scan_compile_seconds: dict[tuple, float] = {}
-        self.compile_seconds: float | None = None
-        self.compilations = 0
+        # every compiled program of this engine, in one place: the tick under key "tick", the
+        # scans under ("scan", chunk length, cards, zones_of, categories); with their compile seconds
+        self._programs: dict[object, object] = {}
+        self.program_compile_seconds: dict[object, float] = {}
+
+    @property
+    def params(self) -> Params:
+        """The config's parameters (read-only): what a tick runs on unless the caller passes
+        others. Learned or replayed weights are passed to :meth:`step` / :meth:`scan`, never
+        written here."""
+        return self._params
+
+    @property
+    def compile_seconds(self) -> float | None:
+        return self.program_compile_seconds.get("tick")
 
     # --- state --------------------------------------------------------------------------------
     def init(self) -> EngineState:
@@ -428,15 +438,18 @@ class Engine:
 
     def compile(self, state: EngineState, params: Params | None = None) -> float:
         """Compile the step for this engine's shapes (once); returns the seconds it took."""
-        if self._compiled is None:
-            started = time.perf_counter()
+        if "tick" not in self._programs:
             params = self.params if params is None else params
             packed = jax.ShapeDtypeStruct((self.layout.size,), jnp.float32)
-            options = CPU_COMPILER_OPTIONS if self.device.platform == "cpu" else {}
-            self._compiled = self._jitted.lower(state, packed, params).compile(compiler_options=options)
-            self.compile_seconds = time.perf_counter() - started
-            self.compilations += 1
-        return self.compile_seconds
+            self._build("tick", self._jitted.lower(state, packed, params))
+        return self.program_compile_seconds["tick"]
+
+    def _build(self, key, lowered) -> None:
+        """Compile a lowered program once and keep it under ``key``."""
+        started = time.perf_counter()
+        options = CPU_COMPILER_OPTIONS if self.device.platform == "cpu" else {}
+        self._programs[key] = lowered.compile(compiler_options=options)
+        self.program_compile_seconds[key] = time.perf_counter() - started
 
     def put(self, snapshot: Snapshot) -> Array:
         """Pack a snapshot and transfer it: one buffer, one device transfer."""
@@ -449,9 +462,9 @@ class Engine:
         ``snapshot`` is a :class:`Snapshot` or a buffer already packed by :meth:`put`."""
         params = self.params if params is None else params
         packed = self.put(snapshot) if isinstance(snapshot, Snapshot) else snapshot
-        if self._compiled is None:
+        if "tick" not in self._programs:
             self.compile(state, params)
-        return self._compiled(state, packed, params)
+        return self._programs["tick"](state, packed, params)
 
     # --- the fast path: many ticks in one call ------------------------------------------------
     def scan(
@@ -472,18 +485,25 @@ class Engine:
         ``zones_of="heatmaps"`` every symbol's ``zone_heat``, ``zone_prices`` and ``zone_source``;
         plus, when ``categories``, the per-category sums the composite bias is made of,
         ``category_signal`` and ``category_confidence`` (sym, mode, cat): what the trainer caches),
-        each with a leading time axis. ``weights`` (T, mode, cat): the category weights of every
-        tick (a replay of a run whose weights changed), else ``params``' throughout. The same
-        compiled step body as :meth:`step`; ``state`` is donated. Compiled once per (chunk length,
-        cards, zones_of, categories, per-tick weights)."""
+        each with a leading time axis.
+
+        ``weights`` (T, mode, cat): the category weights of every tick (a replay of a run whose
+        weights changed); left out, ``params``' weights are broadcast to every tick. Either way
+        it is the same compiled program (the weights are always a per-tick scan input), so a
+        replay with and without recorded weights runs the same code. The same step body as
+        :meth:`step`; ``state`` is donated. Compiled once per (chunk length, cards, zones_of,
+        categories)."""
         params = self.params if params is None else params
         ticks = int(packed.shape[0])
-        per_tick = weights is not None
-        self.compile_scan(
-            state, ticks, params, cards=cards, zones_of=zones_of, categories=categories, weights=per_tick
-        )
-        key = (ticks, bool(cards), zones_of, bool(categories), per_tick)
-        return self._scans[key](state, packed, params, weights)
+        if weights is None:
+            weights = jnp.broadcast_to(params.category_weights, (ticks, *params.category_weights.shape))
+        self.compile_scan(state, ticks, params, cards=cards, zones_of=zones_of, categories=categories)
+        key = self._scan_key(ticks, cards, zones_of, categories)
+        return self._programs[key](state, packed, params, weights)
+
+    @staticmethod
+    def _scan_key(ticks, cards, zones_of, categories) -> tuple:
+        return ("scan", int(ticks), bool(cards), zones_of, bool(categories))
 
     def compile_scan(
         self,
@@ -494,33 +514,24 @@ class Engine:
         cards: bool = False,
         zones_of: int | str | None = None,
         categories: bool = False,
-        weights: bool = False,
     ) -> float:
-        """Compile :meth:`scan` for chunks of ``ticks`` ticks (once); returns the seconds it took.
-        ``weights``: the chunk carries per-tick category weights."""
-        key = (int(ticks), bool(cards), zones_of, bool(categories), bool(weights))
-        if key not in self._scans:
-            started = time.perf_counter()
+        """Compile :meth:`scan` for chunks of ``ticks`` ticks (once); returns the seconds it took."""
+        key = self._scan_key(ticks, cards, zones_of, categories)
+        if key not in self._programs:
             params = self.params if params is None else params
             chunk = jax.ShapeDtypeStruct((ticks, self.layout.size), jnp.float32)
-            options = CPU_COMPILER_OPTIONS if self.device.platform == "cpu" else {}
             statics = dict(cards=bool(cards), zones_of=zones_of, categories=bool(categories))
             jitted = jax.jit(functools.partial(self._scan, **statics), donate_argnums=(0,))
-            per_tick = None
-            if weights:
-                per_tick = jax.ShapeDtypeStruct((ticks, *params.category_weights.shape), jnp.float32)
-            lowered = jitted.lower(state, chunk, params, per_tick)
-            self._scans[key] = lowered.compile(compiler_options=options)
-            self.scan_compile_seconds[key] = time.perf_counter() - started
-            self.compilations += 1
-        return self.scan_compile_seconds[key]
+            per_tick = jax.ShapeDtypeStruct((ticks, *params.category_weights.shape), jnp.float32)
+            self._build(key, jitted.lower(state, chunk, params, per_tick))
+        return self.program_compile_seconds[key]
 
     def _scan(
         self,
         state: EngineState,
         packed: Array,
         params: Params,
-        weights: Array | None = None,
+        weights: Array,
         *,
         cards: bool,
         zones_of: int | str | None,
@@ -534,8 +545,7 @@ class Engine:
 
         def body(state, xs):
             row, tick_weights = xs
-            tick_params = params if tick_weights is None else params._replace(category_weights=tick_weights)
-            state, output = self._step(state, row, tick_params)
+            state, output = self._step(state, row, params._replace(category_weights=tick_weights))
             kept = {name: getattr(output, name) for name in names}
             if zones_of == "heatmaps":
                 kept.update(

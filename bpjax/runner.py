@@ -179,17 +179,23 @@ class Runner:
         sinks: tuple[Callable[[Published], None], ...] = (),
         recorder: Recorder | None = None,
         learner=None,
+        weights: np.ndarray | None = None,
     ):
         """``learner``: a :class:`bpjax.online.OnlineLearner`; its live weights drive the engine and
-        every live tick feeds it."""
+        every live tick feeds it. ``weights`` (mode, cat): category weights to run on instead of
+        the config's (a learner's take precedence)."""
         self.config = config
         self.engine = engine or Engine(config, registry)
         self.learner = learner
+        # the parameters every tick runs on: the config's, with the weights in force
+        self.params = self.engine.params
+        if learner is not None:
+            weights = learner.weights
+        if weights is not None:
+            self.params = self.params.with_category_weights(weights)
         self.weights_version: int | None = None  # the learner's version that produced the last output
         self._unlearned: tuple | None = None  # the live tick the learner has yet to see
         self._replay_weights: np.ndarray | None = None  # the recorded weights a replay runs on now
-        if learner is not None:
-            self.engine.params = self.engine.params.with_category_weights(learner.weights)
         self.source = source or SimSource(config)
         self.accumulator = Accumulator(config)
         self.with_cards = with_cards
@@ -209,7 +215,7 @@ class Runner:
     def start(self, first_tick: float) -> None:
         """Compile, then warm up on the history before ``first_tick``."""
         self.state = self.engine.init()
-        self.summary.compile_seconds = self.engine.compile(self.state)
+        self.summary.compile_seconds = self.engine.compile(self.state, self.params)
         log.info("compiled the tick in %.1f s (%s)", self.summary.compile_seconds, self.engine.device)
         started = time.perf_counter()
         if not getattr(self.source, "simulated", True):
@@ -244,11 +250,9 @@ class Runner:
         """One engine step on a snapshot; recorded when a recorder is attached."""
         if self.learner is not None:
             self.weights_version = self.learner.version  # the version whose weights this tick runs on
-        self.state, output = self.engine.step(self.state, snapshot)
+        self.state, output = self.engine.step(self.state, snapshot, self.params)
         if self.recorder is not None:
-            self.recorder.tick(
-                t, phase, snapshot, output, self.engine.params.category_weights, self.weights_version or 0
-            )
+            self.recorder.tick(t, phase, snapshot, output, self.params.category_weights, self.weights_version or 0)
         if self.learner is not None:
             if phase == PHASE_WARMUP:
                 self._learn(t, output, phase)  # prices only: the volatility the targets divide by
@@ -273,7 +277,7 @@ class Runner:
         warm = host["status"] & STATUS_INSUFFICIENT_HISTORY == 0
         signal, confidence = host.get("signal"), host.get("confidence")
         if self.learner.observe(t, host["price"], usable, signal, confidence, warm, live):
-            self.engine.params = self.engine.params.with_category_weights(self.learner.weights)
+            self.params = self.params.with_category_weights(self.learner.weights)
         self.summary.learning = {"version": self.learner.version, "events": self.learner.events[-20:]}
 
     def tick(self, t: float) -> list[Published]:
@@ -289,7 +293,7 @@ class Runner:
         ``max`` as fast as possible, ``realtime`` at the recorded spacing of live ticks."""
         self.state = self.engine.init()
         self.keep = False  # records go to the sinks only
-        self.summary.compile_seconds = self.engine.compile(self.state)
+        self.summary.compile_seconds = self.engine.compile(self.state, self.params)
         previous: float | None = None
         started = time.perf_counter()
         ran_on = _recorded_weights(store)
@@ -319,26 +323,33 @@ class Runner:
         ``lax.scan`` (one call per chunk, no per-tick Python on the device side), then the
         published records of the chunk from its stacked outputs. The last chunk is padded with
         copies of the final snapshot so one compilation serves the whole store; padded ticks are
-        never published. ``progress(done_ticks)`` is called after every chunk."""
+        never published. Every chunk runs on per-tick category weights: the recorded ones, or
+        for a store recorded without them the runner's weights on every tick, so both are one
+        compiled program. ``progress(done_ticks)`` is called after every chunk."""
         self.state = self.engine.init()
         self.keep = False  # records go to the sinks only
         started = time.perf_counter()
         done = 0
         recorded = store.has_recorded_weights
+        shape = self.params.category_weights.shape
         for block, packed in store.packed_chunks(self.engine.layout, chunk):
-            weights = versions = None
+            versions = None
             if recorded:  # every tick on the weights it ran on
-                start = done
-                weights, versions = store.recorded_weights(start, start + len(block.time))
+                weights, versions = store.recorded_weights(done, done + len(block.time))
                 weights = np.concatenate([weights, np.repeat(weights[-1:], chunk - len(weights), axis=0)])
-                weights = jax.device_put(weights, self.engine.device)
+            else:
+                weights = np.broadcast_to(np.asarray(self.params.category_weights), (chunk, *shape))
             if not self.summary.compile_seconds:
                 self.summary.compile_seconds = self.engine.compile_scan(
-                    self.state, chunk, cards=self.with_cards, weights=recorded
+                    self.state, chunk, self.params, cards=self.with_cards
                 )
                 started += self.summary.compile_seconds
             self.state, outputs = self.engine.scan(
-                self.state, jax.device_put(packed, self.engine.device), cards=self.with_cards, weights=weights
+                self.state,
+                jax.device_put(packed, self.engine.device),
+                self.params,
+                cards=self.with_cards,
+                weights=jax.device_put(np.ascontiguousarray(weights, np.float32), self.engine.device),
             )
             host = jax.device_get(outputs)
             host["categories"] = host.pop("category_scores")
@@ -359,7 +370,7 @@ class Runner:
         """The next tick runs on these (recorded) weights, under this learner version (0: none)."""
         if not np.array_equal(weights, self._replay_weights):
             self._replay_weights = weights
-            self.engine.params = self.engine.params.with_category_weights(weights)
+            self.params = self.params.with_category_weights(weights)
         self.weights_version = int(version) if version > 0 else None
 
     def _publish(self, t: float, output: TickOutput, started: float) -> list[Published]:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bpjax.cards import REGISTRY
+from bpjax.compilations import assert_no_compilation, counting
 from bpjax.defines import STATES, STATUS_NONFINITE_INPUT
 from bpjax.snapshot import tick_timing
 from tests.harness import Scenario
@@ -89,10 +90,39 @@ def test_garbage_inputs_give_finite_in_range_outputs_and_flags(engine, config):
 
 
 def test_the_tick_compiles_once_and_refuses_other_shapes(engine, live_scenario):
-    assert engine.compilations == 1
     state = engine.init()
+    snapshots = live_scenario.snapshots[-2:]
+
+    def two_ticks():
+        nonlocal state
+        for snapshot in snapshots:
+            state, output = engine.step(state, snapshot)
+        jax.block_until_ready(output)
+
+    assert_no_compilation(two_ticks, "two ticks")
     with pytest.raises(TypeError):
         engine.step(state, np.zeros(engine.layout.size + 1, np.float32))
+
+
+def test_the_recompilation_guard_fails_when_the_tick_is_recompiled(engine, live_scenario):
+    """The guard counts XLA's own compile events: dropping the compiled tick (as a bug that
+    rebuilt it every tick would) makes it fail. The rebuilt program comes from the on-disk
+    compilation cache, and still counts."""
+    state = engine.init()
+    snapshot = live_scenario.snapshots[-1]
+
+    def recompiled_tick():
+        nonlocal state
+        jax.clear_caches()  # deliberately: forget the tick, so that the next step compiles it
+        engine._programs.pop("tick")
+        state, output = engine.step(state, snapshot)
+        jax.block_until_ready(output)
+
+    with pytest.raises(AssertionError, match="compiled 1 program"):
+        assert_no_compilation(recompiled_tick, "a recompiling tick")
+    with counting() as compiled:  # a jitted call outside the engine's own programs counts too
+        jax.jit(lambda x: x * 3.0 + 1.0)(np.arange(7, dtype=np.float32))
+    assert compiled.total == 1
 
 
 def test_changing_weights_or_scales_changes_outputs_without_recompiling(engine, live_scenario):
@@ -107,10 +137,16 @@ def test_changing_weights_or_scales_changes_outputs_without_recompiling(engine, 
     base = run(engine.params)
     weights = np.asarray(engine.params.category_weights).copy()
     weights[:, 0] *= 4.0
-    reweighted = run(engine.params.with_category_weights(weights))
-    rescaled = run(engine.params._replace(lookback_scale=engine.params.lookback_scale * 1.5))
+    heavier = engine.params.with_category_weights(weights)
+    longer = engine.params._replace(lookback_scale=engine.params.lookback_scale * 1.5)
+    reweighted = rescaled = None
+
+    def other_numbers():
+        nonlocal reweighted, rescaled
+        reweighted, rescaled = run(heavier), run(longer)
+
+    assert_no_compilation(other_numbers, "new weights and scales")
     assert not np.allclose(base, reweighted) and not np.allclose(base, rescaled)
-    assert engine.compilations == 1
     with pytest.raises(ValueError, match="category weights must have shape"):
         engine.params.with_category_weights(np.ones(3))
 
