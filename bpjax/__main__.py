@@ -1,5 +1,5 @@
 import sys
 
-from bpjax.cli import main
+from bpjax.app.cli import main
 
 sys.exit(main())

@@ -14,8 +14,8 @@ jax.config.update(
     os.environ.get("BPJAX_TEST_CACHE", os.path.expanduser("~/.cache/bpjax/xla-tests")),
 )
 
-from bpjax.config import load_config  # noqa: E402
-from bpjax.engine import Engine  # noqa: E402
+from bpjax.core.config import load_config  # noqa: E402
+from bpjax.tick.engine import Engine  # noqa: E402
 from tests.harness import Scenario, small_config  # noqa: E402
 from tests.selection import SELECTED  # noqa: E402
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bpjax.fields import AGGREGATION_CODES, AGGREGATIONS, FIELD_INDEX, IS_LEVEL, NUM_FIELDS
+from bpjax.core.fields import AGGREGATION_CODES, AGGREGATIONS, FIELD_INDEX, IS_LEVEL, NUM_FIELDS
 
 F = FIELD_INDEX
 FIRST, LAST, MAX, MIN, SUM = (AGGREGATIONS[k] for k in ("first", "last", "max", "min", "sum"))
@@ -232,7 +232,7 @@ def alpha_of(span: float, kind: str, scale: float) -> float:
 
 
 def zone_features(output: dict, moves) -> dict[str, np.ndarray]:
-    """What the liquidation and zones cards read of the zone engine (bpjax.zones.ZONE_FEATURES),
+    """What the liquidation and zones cards read of the zone engine (bpjax.zones.grid.ZONE_FEATURES),
     from a tick's zone reading and price (the host copy of TickOutput), in float64."""
     r, price = output["zones"], np.asarray(output["price"], np.float64)
     exit_price = np.asarray(r.exit_price, np.float64)

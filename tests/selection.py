@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from bpjax.cards import REGISTRY
-from bpjax.defines import CATEGORIES
+from bpjax.core.defines import CATEGORIES
 
 
 def _selected():

@@ -6,10 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bpjax.aggregate import STATE_CODE, aggregate
+from bpjax.tick.aggregate import STATE_CODE, aggregate
 from bpjax.cards import REGISTRY
-from bpjax.lifter import CardBatch
-from bpjax.params import AGG, init_params
+from bpjax.tick.lifter import CardBatch
+from bpjax.core.params import AGG, init_params
 
 CARDS = len(REGISTRY)
 SYM, MODE, TF = 4, 3, 3

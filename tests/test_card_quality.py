@@ -7,9 +7,9 @@ import jax
 import numpy as np
 import pytest
 
-from bpjax.fields import FIELDS, group_fields
-from bpjax.runner import SimSource, warmup_times
-from bpjax.snapshot import Accumulator
+from bpjax.core.fields import FIELDS, group_fields
+from bpjax.app.runner import SimSource, warmup_times
+from bpjax.ingest.snapshot import Accumulator
 from tests.harness import Scenario
 from tests.selection import SELECTED
 from tests.test_contract import GARBAGE, check_output

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bpjax.cards import REGISTRY
-from bpjax.defines import CATEGORIES, STATES, STATUS_BITS
+from bpjax.core.defines import CATEGORIES, STATES, STATUS_BITS
 
 
 def bpjax(*args, timeout=900):
@@ -95,7 +95,7 @@ def test_bench_json_has_results_and_baselines():
 
 
 def test_a_bad_config_fails_with_a_clear_message(tmp_path):
-    from bpjax.config import DEFAULT_CONFIG_PATH
+    from bpjax.core.config import DEFAULT_CONFIG_PATH
 
     path = tmp_path / "bad.toml"
     path.write_text(DEFAULT_CONFIG_PATH.read_text().replace("[engine]\n", "[engine]\ntick_secs = 10\n"))
@@ -112,7 +112,7 @@ def test_bad_arguments_are_refused():
 def test_the_card_catalogue_is_generated_and_current():
     from pathlib import Path
 
-    from bpjax.catalogue import markdown
+    from bpjax.cards.catalogue import markdown
 
     path = Path(__file__).resolve().parent.parent / "docs" / "cards.md"
     assert path.read_text() == markdown(REGISTRY), (
@@ -137,7 +137,7 @@ def test_the_readme_python_example_runs():
 
 def test_run_by_default_goes_through_the_wire_level_simulator(tmp_path):
     """`bpjax run` with no --source: local exchange servers, the real adapters, wall-clock ticks."""
-    from bpjax.config import DEFAULT_CONFIG_PATH
+    from bpjax.core.config import DEFAULT_CONFIG_PATH
 
     config = tmp_path / "fast.toml"
     text = DEFAULT_CONFIG_PATH.read_text().replace("tick_seconds = 10 ", "tick_seconds = 1 ")

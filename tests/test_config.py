@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from bpjax.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, parse_config
+from bpjax.core.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, parse_config
 
 
 def _default_document() -> dict:

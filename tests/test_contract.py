@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from bpjax.cards import REGISTRY
-from bpjax.compilations import assert_no_compilation, counting
-from bpjax.defines import STATES, STATUS_NONFINITE_INPUT
-from bpjax.snapshot import tick_timing
+from bpjax.tick.compilations import assert_no_compilation, counting
+from bpjax.core.defines import STATES, STATUS_NONFINITE_INPUT
+from bpjax.ingest.snapshot import tick_timing
 from tests.harness import Scenario
 
 SHAPES = {
@@ -182,7 +182,7 @@ def test_a_card_that_produces_nan_is_neutralized_and_flagged(config):
 
     from bpjax.cards.base import output
     from bpjax.cards.registry import Registry, card
-    from bpjax.engine import Engine
+    from bpjax.tick.engine import Engine
 
     registry = REGISTRY.subset(["roc", "rsi"])
 

@@ -6,8 +6,8 @@ import bisect
 import json
 import os
 
-from bpjax.defines import LONG_LIQUIDATED, SHORT_LIQUIDATED
-from bpjax.events import Funding, Liquidations, MarkPrice, OpenInterest, Trades
+from bpjax.core.defines import LONG_LIQUIDATED, SHORT_LIQUIDATED
+from bpjax.ingest.events import Funding, Liquidations, MarkPrice, OpenInterest, Trades
 from bpjax.feeds.base import band_levels
 from bpjax.feeds.book import OrderBook
 from bpjax.feeds.bybit import BybitAdapter

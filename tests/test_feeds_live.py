@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from bpjax.defines import BINANCE, BYBIT, OKX, STATUS_STALE_PRICE
-from bpjax.fields import FIELD_INDEX
-from bpjax.runner import FeedSource, Runner
-from bpjax.snapshot import Accumulator
+from bpjax.core.defines import BINANCE, BYBIT, OKX, STATUS_STALE_PRICE
+from bpjax.core.fields import FIELD_INDEX
+from bpjax.app.runner import FeedSource, Runner
+from bpjax.ingest.snapshot import Accumulator
 from tests.harness import small_config
 
 STALE = {

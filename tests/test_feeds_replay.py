@@ -12,8 +12,8 @@ import time
 import pytest
 from aiohttp import WSMsgType, web
 
-from bpjax.defines import BINANCE, BYBIT, OKX, RATIO_TOP_POSITIONS, SHORT_LIQUIDATED
-from bpjax.events import Liquidations, OpenInterest, PositioningRatio, Trades
+from bpjax.core.defines import BINANCE, BYBIT, OKX, RATIO_TOP_POSITIONS, SHORT_LIQUIDATED
+from bpjax.ingest.events import Liquidations, OpenInterest, PositioningRatio, Trades
 from bpjax.feeds.client import LiveFeeds
 from tests.harness import small_config
 from tests.test_feeds_live import wait_until

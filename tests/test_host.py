@@ -15,7 +15,7 @@ import pytest
 PROBE = """
 import json, os
 import bpjax, numpy as np
-from bpjax import host
+from bpjax.core import host
 
 def resident_mb():
     with open("/proc/self/statm") as f:

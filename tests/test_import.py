@@ -17,12 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from bpjax.cards import REGISTRY
-from bpjax.config import ConfigError, load_config
-from bpjax.defines import FEED_LIQUIDATIONS
-from bpjax.fields import FIELD_INDEX as F
-from bpjax.fields import group_fields
-from bpjax.importer import ImportDataError, import_history
-from bpjax.store import Store, StoreError
+from bpjax.core.config import ConfigError, load_config
+from bpjax.core.defines import FEED_LIQUIDATIONS
+from bpjax.core.fields import FIELD_INDEX as F
+from bpjax.core.fields import group_fields
+from bpjax.store.importer import ImportDataError, import_history
+from bpjax.store.zarrstore import Store, StoreError
 
 DAY = 1722470400  # 2024-08-01T00:00:00Z
 KLINE_HEADER = (
@@ -228,7 +228,7 @@ def test_a_coarse_tick_masks_the_finer_timeframes_in_the_engine(tmp_path):
     its cards have no confidence and the outputs do not depend on what the 1 m ring holds."""
     import jax
 
-    from bpjax.engine import Engine
+    from bpjax.tick.engine import Engine
     from tests.harness import small_config
 
     config = small_config().replace(engine={"tick_seconds": 300}, modes=_modes_at(300))

@@ -1,4 +1,4 @@
-"""Learning the category weights (``bpjax.learn``): planted signals are found, noise is not
+"""Learning the category weights (``bpjax.learn.offline``): planted signals are found, noise is not
 claimed, gradients stay finite on masked data, targets never look ahead, metrics and baselines
 by hand, walk-forward folds, weights files, and ``bpjax train`` / ``evaluate`` end to end on an
 imported store."""
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from bpjax.cards import REGISTRY
-from bpjax.config import DEFAULT_CONFIG_PATH, LearningConfig, load_config
-from bpjax.learn import (
+from bpjax.core.config import DEFAULT_CONFIG_PATH, LearningConfig, load_config
+from bpjax.learn.offline import (
     History,
     LearnError,
     Rows,
@@ -281,8 +281,8 @@ def test_weights_files_merge_modes_and_refuse_bad_content(tmp_path):
 
 # --- end to end: bpjax train / evaluate on an imported store -------------------------------------
 def test_train_and_evaluate_end_to_end(tmp_path, capsys):
-    from bpjax.cli import main
-    from bpjax.learn import History as Cached
+    from bpjax.app.cli import main
+    from bpjax.learn.offline import History as Cached
     from tests.test_import import DAY, parquet_candles, run_import
 
     symbols = load_config().symbols[:3]
@@ -350,8 +350,8 @@ def test_train_and_evaluate_end_to_end(tmp_path, capsys):
         np.testing.assert_allclose(again, history.bias[:, :, m], atol=2e-3)
 
     # no look-ahead in the features: the same market cut short gives the same sums up to the cut
-    from bpjax.learn import collect
-    from bpjax.store import Store
+    from bpjax.learn.offline import collect
+    from bpjax.store.zarrstore import Store
 
     keep = [i for i, t in enumerate(table["open_time"]) if t.timestamp() < DAY + 300 * 300]
     cut = {k: [v[i] for i in keep] for k, v in table.items()}

@@ -1,4 +1,4 @@
-"""The online self-learning loop (``bpjax.online``): weights move toward a planted signal, versions
+"""The online self-learning loop (``bpjax.learn.online``): weights move toward a planted signal, versions
 are written atomically, a degradation rolls back, a restart resumes from the live version, and
 ``bpjax run --learn DIR`` end to end on the simulator."""
 
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from bpjax.cards import REGISTRY
-from bpjax.config import DEFAULT_CONFIG_PATH, load_config
-from bpjax.learn import LearnError, _atomic
-from bpjax.online import INDEX, OnlineLearner
+from bpjax.core.config import DEFAULT_CONFIG_PATH, load_config
+from bpjax.learn.offline import LearnError, _atomic
+from bpjax.learn.online import INDEX, OnlineLearner
 
 CATEGORIES = REGISTRY.categories
 K = len(CATEGORIES)
@@ -277,7 +277,7 @@ def test_a_learning_run_replays_exactly_on_the_weights_it_ran_on(tmp_path):
 
     import zarr
 
-    from bpjax.store import Store
+    from bpjax.store.zarrstore import Store
 
     old = tmp_path / "old.zarr"
     shutil.copytree(store, old)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from bpjax.progress import Progress
+from bpjax.app.progress import Progress
 
 
 class Terminal(io.StringIO):

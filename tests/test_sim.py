@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 
-from bpjax.events import (
+from bpjax.ingest.events import (
     BookLevels,
     Funding,
     Heartbeat,
@@ -17,7 +17,7 @@ from bpjax.events import (
     PositioningRatio,
     Trades,
 )
-from bpjax.sim import MarketSimulator
+from bpjax.sim.market import MarketSimulator
 
 T0 = 1_767_571_200.0
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bpjax.defines import (
+from bpjax.core.defines import (
     FEED_LIQUIDATIONS,
     FEED_TRADES,
     LONG_LIQUIDATED,
     RATIO_TOP_POSITIONS,
     SHORT_LIQUIDATED,
 )
-from bpjax.events import (
+from bpjax.ingest.events import (
     Bars,
     BookLevels,
     EventError,
@@ -24,8 +24,8 @@ from bpjax.events import (
     PositioningRatio,
     Trades,
 )
-from bpjax.fields import FIELD_INDEX as F
-from bpjax.snapshot import Accumulator, SnapshotLayout, empty_snapshot, tick_timing
+from bpjax.core.fields import FIELD_INDEX as F
+from bpjax.ingest.snapshot import Accumulator, SnapshotLayout, empty_snapshot, tick_timing
 
 T = 1_767_571_200.0  # 2026-01-05T00:00:00Z
 

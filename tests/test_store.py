@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from bpjax.cards import REGISTRY
-from bpjax.fields import NUM_FIELDS
-from bpjax.store import CHUNK_TICKS, Store, StoreError
+from bpjax.core.fields import NUM_FIELDS
+from bpjax.store.zarrstore import CHUNK_TICKS, Store, StoreError
 from tests.harness import small_config
 
 
@@ -159,7 +159,7 @@ def test_a_run_recorded_before_weights_were_kept_resumes_with_its_config_weights
 def test_the_cli_refuses_a_mismatched_store_and_a_missing_one(recorded, tmp_path):
     _, store, _ = recorded
     config = tmp_path / "other.toml"
-    from bpjax.config import DEFAULT_CONFIG_PATH
+    from bpjax.core.config import DEFAULT_CONFIG_PATH
 
     config.write_text(DEFAULT_CONFIG_PATH.read_text().replace("tick_seconds = 10 ", "tick_seconds = 5 "))
     result = bpjax(

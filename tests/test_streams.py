@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bpjax.streams import Stream, StreamBank
+from bpjax.features.streams import Stream, StreamBank
 from tests.reference import ew_step
 
 

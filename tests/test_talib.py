@@ -17,7 +17,7 @@ def _series(scenario):
     indices = sorted(bars.bars)
     assert indices == list(range(indices[0], indices[0] + len(indices))), "1 m bars must be contiguous"
     values = np.array([bars.bars[i][0] for i in indices])  # (bar, sym, field)
-    from bpjax.fields import FIELD_INDEX
+    from bpjax.core.fields import FIELD_INDEX
 
     names = ("high", "low", "close", "volume")
     return {name: values[:, :, FIELD_INDEX[name]].T.astype(np.float64) for name in names}

@@ -7,8 +7,8 @@ import copy
 import numpy as np
 import pytest
 
-from bpjax.streams import SERIES
-from bpjax.windows import FIELD_INDEX
+from bpjax.features.streams import SERIES
+from bpjax.features.windows import FIELD_INDEX
 
 
 def _features(engine):
@@ -87,7 +87,7 @@ def test_window_cache_is_only_rebuilt_when_a_bar_closes(engine, config):
 
 @pytest.mark.parametrize("series", ["close", "typical_price"])
 def test_a_derived_series_lag_is_only_allowed_at_the_open_bar(series):
-    from bpjax.windows import Window
+    from bpjax.features.windows import Window
 
     if series in SERIES:
         with pytest.raises(ValueError, match="open bar"):

@@ -1,7 +1,7 @@
 """What a card sees and returns, and the masked window operations card authors use.
 
 A card is a pure function ``fn(x: CardInput) -> CardOutput`` written elementwise, as
-for ONE ``(sym, mode, tf)`` slice; the lifter (:mod:`bpjax.lifter`) calls it once on
+for ONE ``(sym, mode, tf)`` slice; the lifter (:mod:`bpjax.tick.lifter`) calls it once on
 the whole batch, every array broadcasting to ``(mode, tf, sym)`` (the vmap of the
 slice function, without vmap's transposes). A card must therefore not assume a
 rank: combine what it reads elementwise, stack extra axes in front or at the end
@@ -23,8 +23,8 @@ Output conventions (every card's docstring states its own reading):
 * ``value``: the raw reading in the card's natural unit (RSI points, a z-score,
   a rate), for explanation and for checks against TA-Lib.
 
-Cards read history through declared features: streams (:mod:`bpjax.streams`,
-exponentially weighted, O(1) per bar) and window features (:mod:`bpjax.windows`,
+Cards read history through declared features: streams (:mod:`bpjax.features.streams`,
+exponentially weighted, O(1) per bar) and window features (:mod:`bpjax.features.windows`,
 rolling sums/extremes/lags computed for all cards at once). What a card does
 itself is elementwise arithmetic on those scalars, which XLA fuses across cards.
 
@@ -38,12 +38,12 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from bpjax import streams
-from bpjax.fields import FIELD_INDEX
-from bpjax.streams import Stream
-from bpjax.types import Array, Bool, Float
-from bpjax.windows import Window
-from bpjax.zones import ZONE_FEATURE_INDEX
+from bpjax.features import streams
+from bpjax.core.fields import FIELD_INDEX
+from bpjax.features.streams import Stream
+from bpjax.core.types import Array, Bool, Float
+from bpjax.features.windows import Window
+from bpjax.zones.grid import ZONE_FEATURE_INDEX
 
 TINY = 1e-12
 
@@ -59,7 +59,7 @@ class CardInput:
     """The engine's state as a card sees it. Every accessor returns an array that broadcasts to
     the batch (mode, tf, sym):
 
-    windows     (mode, window, tf, sym)    window features (bpjax.windows), each mode's lookbacks
+    windows     (mode, window, tf, sym)    window features (bpjax.features.windows), each mode's lookbacks
     counts      (mode, window, tf, sym)    bars with data behind each window feature
     streams     (3, stream, mode, tf, sym) provisional mean/var/weight (open bar folded in)
     committed   (3, stream, mode, tf, sym) mean/var/weight as of the last closed bar
@@ -170,7 +170,7 @@ class CardInput:
 
     # --- the zone engine ------------------------------------------------------------------------
     def zone(self, name: str) -> Float[Array, ...]:
-        """This tick's zone reading of each symbol (:data:`bpjax.zones.ZONE_FEATURES`): the same
+        """This tick's zone reading of each symbol (:data:`bpjax.zones.grid.ZONE_FEATURES`): the same
         for every mode and timeframe (the grid is per symbol)."""
         if self.zones is None:
             raise KeyError(f"card {self.name!r} reads the zone engine without declaring zones=True")

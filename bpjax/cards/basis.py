@@ -15,9 +15,9 @@ import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, log_ratio, output, safe_div
 from bpjax.cards.registry import card
-from bpjax.streams import Bar, Stream, register_series
-from bpjax.streams import log_ratio as series_log_ratio
-from bpjax.windows import Window
+from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.streams import log_ratio as series_log_ratio
+from bpjax.features.windows import Window
 
 LN2 = math.log(2.0)
 SECONDS_PER_YEAR = 365.0 * 86_400.0

@@ -19,8 +19,8 @@ from bpjax.cards.funding_rate import FUNDING, INDEX, MARK, PREMIUM, RATE
 from bpjax.cards.open_interest import OI, OI_CHANGE, OI_LEVEL, oi_change, oi_windows
 from bpjax.cards.price_momentum import CLOSE, RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.streams import Stream
-from bpjax.windows import Window
+from bpjax.features.streams import Stream
+from bpjax.features.windows import Window
 
 LN2 = math.log(2.0)
 VOL_SHORT = Stream("log_return", 10)

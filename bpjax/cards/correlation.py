@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from bpjax.cards.base import CardInput, count, from_z, log_ratio, output, safe_div, wmean
 from bpjax.cards.price_momentum import RETURNS, move_windows, move_z
 from bpjax.cards.registry import cross_section_card
-from bpjax.windows import Window
+from bpjax.features.windows import Window
 
 BLOCK_BARS = 2  # bars per block at day-mode scale
 BLOCKS = 8

@@ -15,10 +15,10 @@ import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, log_ratio, output, safe_div, wmean
 from bpjax.cards.registry import card, cross_section_card
-from bpjax.defines import VENUES
-from bpjax.streams import Bar, Stream, register_series
-from bpjax.streams import log_ratio as series_log_ratio
-from bpjax.windows import Window
+from bpjax.core.defines import VENUES
+from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.streams import log_ratio as series_log_ratio
+from bpjax.features.windows import Window
 
 LN2 = math.log(2.0)
 VENUE_MIDS = tuple(f"mid_{venue}" for venue in VENUES)

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from bpjax.cards.base import CardInput, output, safe_div
 from bpjax.cards.price_momentum import RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.windows import Window
+from bpjax.features.windows import Window
 
 RATE = Window("lag", "funding_rate", 0)
 TIME_LEFT = Window("lag", "funding_time_left", 0)

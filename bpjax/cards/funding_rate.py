@@ -11,9 +11,9 @@ import jax.numpy as jnp
 from bpjax.cards.base import CardInput, count, from_z, output, safe_div, wmean
 from bpjax.cards.price_momentum import RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.defines import VENUES
-from bpjax.streams import Stream
-from bpjax.windows import Window
+from bpjax.core.defines import VENUES
+from bpjax.features.streams import Stream
+from bpjax.features.windows import Window
 
 FUNDING = Stream("funding_rate", 100)
 FUNDING_CHANGE = Stream("funding_change", 50)

@@ -2,7 +2,7 @@
 
 Two kinds of reading. *Realized* liquidations (``liq_long_notional`` / ``liq_short_notional``,
 quote notional force-closed per bar, all venues) say which side is being flushed; *estimated*
-liquidation levels, from the zone engine (SPEC section 6, :mod:`bpjax.zones`), say where the
+liquidation levels, from the zone engine (SPEC section 6, :mod:`bpjax.zones.grid`), say where the
 open interest built at each price would be force-closed: spread over leverage tiers, a long
 opened at ``P`` with leverage ``L`` and maintenance margin ``m`` is liquidated at
 ``P (1 - 1/L + m)``, a short at ``P (1 + 1/L - m)``. Distances are in log price.
@@ -21,8 +21,8 @@ from bpjax.cards.funding_rate import FUNDING, RATE
 from bpjax.cards.open_interest import HIGHEST_20, LOWEST_20, OI_LEVEL
 from bpjax.cards.price_momentum import CLOSE, RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.streams import Bar, Stream, register_series
-from bpjax.windows import Window
+from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.windows import Window
 
 # --- derived series: liquidations at their price -------------------------------------------------
 
@@ -93,7 +93,7 @@ def liquidation_levels(x: CardInput):
     """Estimated liquidation levels as magnets: is the nearest zone of long liquidation levels
     below or of short ones above closer to price.
 
-    Formula: from the zone engine (SPEC section 6, :mod:`bpjax.zones`): down = log(price / high
+    Formula: from the zone engine (SPEC section 6, :mod:`bpjax.zones.grid`): down = log(price / high
     of the nearest live zone of long levels below), up = log(low of the nearest live zone of
     short levels above / price) (the exit targets of a short and of a long position); a side
     without a zone counts as far = 0.25 (the edge of the default grid). u = (down - up) / (down

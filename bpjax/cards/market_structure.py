@@ -12,8 +12,8 @@ import jax.numpy as jnp
 from bpjax.cards.base import CardInput, output, safe_div
 from bpjax.cards.price_momentum import CLOSE
 from bpjax.cards.registry import card
-from bpjax.streams import Bar, Stream, register_series
-from bpjax.windows import Window
+from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.windows import Window
 
 HLC = ("high", "low", "close")
 ATR = Stream("true_range", 14, "wilder")

@@ -12,8 +12,8 @@ import jax.numpy as jnp
 from bpjax.cards.base import CardInput, from_z, oscillator, output, safe_div, safe_log
 from bpjax.cards.price_momentum import CLOSE, RETURNS
 from bpjax.cards.registry import card
-from bpjax.streams import Bar, Stream, register_series
-from bpjax.windows import Window
+from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.windows import Window
 
 
 @register_series("mr_prev_close", "the close of the bar before (read on the open bar: the last closed close)")

@@ -20,8 +20,8 @@ from bpjax.cards.base import (
 )
 from bpjax.cards.price_momentum import CLOSE, RETURNS, move_windows, move_z
 from bpjax.cards.registry import card, cross_section_card
-from bpjax.streams import Stream
-from bpjax.windows import Window
+from bpjax.features.streams import Stream
+from bpjax.features.windows import Window
 
 OI_CHANGE = Stream("oi_log_change", 50)
 OI_CHANGE_FAST = Stream("oi_log_change", 5)

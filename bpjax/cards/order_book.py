@@ -14,9 +14,9 @@ import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, log_ratio, oscillator, output, safe_div
 from bpjax.cards.registry import card
-from bpjax.defines import DEPTH_BANDS_BPS
-from bpjax.streams import Bar, Stream, register_series
-from bpjax.windows import Window
+from bpjax.core.defines import DEPTH_BANDS_BPS
+from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.windows import Window
 
 NEAR, MIDDLE, FAR = DEPTH_BANDS_BPS  # 10, 50, 200 bp
 BID = {band: Window("lag", f"bid_depth_{band}", 0) for band in DEPTH_BANDS_BPS}

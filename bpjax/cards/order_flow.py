@@ -14,8 +14,8 @@ import jax.numpy as jnp
 from bpjax.cards.base import CardInput, from_z, log_ratio, output, safe_div, safe_log
 from bpjax.cards.price_momentum import RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.streams import Bar, Stream, register_series
-from bpjax.windows import Window
+from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.windows import Window
 
 LN2 = 0.6931471805599453
 

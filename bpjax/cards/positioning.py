@@ -13,8 +13,8 @@ import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, output, safe_log
 from bpjax.cards.registry import card
-from bpjax.streams import Bar, Stream, register_series
-from bpjax.windows import Window
+from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.windows import Window
 
 
 def _log_field(name: str):

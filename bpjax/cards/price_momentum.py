@@ -19,8 +19,8 @@ from bpjax.cards.base import (
     wstd,
 )
 from bpjax.cards.registry import card, cross_section_card
-from bpjax.streams import Stream
-from bpjax.windows import Window
+from bpjax.features.streams import Stream
+from bpjax.features.windows import Window
 
 RETURNS = Stream("log_return", 50)  # per-bar return volatility used to normalize moves
 GAIN = Stream("gain", 14, "wilder")

@@ -12,8 +12,8 @@ import jax.numpy as jnp
 from bpjax.cards.base import CardInput, log_ratio, output, safe_div, safe_log
 from bpjax.cards.price_momentum import CLOSE, PATH_10, RETURNS, close_back, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.streams import Bar, Stream, register_series
-from bpjax.windows import Window
+from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.windows import Window
 
 
 def _body(bar: Bar):

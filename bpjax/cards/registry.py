@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bpjax.defines import CATEGORIES
-from bpjax.fields import FIELD_INDEX
-from bpjax.streams import Stream, StreamBank, all_present
-from bpjax.windows import Window, WindowBank
+from bpjax.core.defines import CATEGORIES
+from bpjax.core.fields import FIELD_INDEX
+from bpjax.features.streams import Stream, StreamBank, all_present
+from bpjax.features.windows import Window, WindowBank
 
 
 def coverage_window(spec: CardSpec) -> Window:

@@ -15,7 +15,7 @@ from bpjax.cards.base import CardInput, count, from_z, log_ratio, output, safe_d
 from bpjax.cards.correlation import BLOCK_BARS, BLOCK_CLOSES, BLOCK_LOOKBACK, block_returns
 from bpjax.cards.price_momentum import CLOSE, RETURNS, close_back, move_windows, move_z
 from bpjax.cards.registry import cross_section_card
-from bpjax.windows import Window
+from bpjax.features.windows import Window
 
 BIG = 3.0e38
 LOG_CLOSE_SLOPE_20 = Window("slope", "log_close", 20)

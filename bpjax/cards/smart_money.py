@@ -14,8 +14,8 @@ from bpjax.cards.base import CardInput, log_ratio, output, safe_div
 from bpjax.cards.open_interest import OI_CHANGE, oi_change, oi_windows
 from bpjax.cards.price_momentum import RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.streams import Bar, Stream, register_series
-from bpjax.windows import Window
+from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.windows import Window
 
 LARGE = ("large_buy_notional", "large_sell_notional")
 

@@ -11,9 +11,9 @@ import jax.numpy as jnp
 from bpjax.cards.base import CardInput, log_ratio, output, safe_div
 from bpjax.cards.price_momentum import CLOSE, EMA_FAST, EMA_SLOW
 from bpjax.cards.registry import card
-from bpjax.streams import Bar, Stream, register_series
-from bpjax.types import Float
-from bpjax.windows import Window
+from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.core.types import Float
+from bpjax.features.windows import Window
 
 
 @register_series("trend_plus_dm", "Wilder +DM: high - prev high when > prev low - low and > 0")

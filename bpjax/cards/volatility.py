@@ -11,8 +11,8 @@ import jax.numpy as jnp
 from bpjax.cards.base import CardInput, log_ratio, oscillator, output, safe_div, safe_log
 from bpjax.cards.price_momentum import CLOSE, RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.streams import Stream
-from bpjax.windows import Window
+from bpjax.features.streams import Stream
+from bpjax.features.windows import Window
 
 ATR = Stream("true_range", 14, "wilder")
 ATR_SLOW = Stream("true_range", 100, "wilder")

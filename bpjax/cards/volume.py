@@ -13,8 +13,8 @@ import jax.numpy as jnp
 from bpjax.cards.base import CardInput, from_z, log_ratio, oscillator, output, safe_div
 from bpjax.cards.price_momentum import CLOSE, RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.streams import Bar, Stream, register_series
-from bpjax.windows import Window
+from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.windows import Window
 
 LN2 = 0.6931471805599453
 LN3 = 1.0986122886681098

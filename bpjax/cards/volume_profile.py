@@ -17,8 +17,8 @@ import jax.numpy as jnp
 from bpjax.cards.base import CardInput, from_z, output, safe_div
 from bpjax.cards.price_momentum import CLOSE, RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.streams import Bar, register_series
-from bpjax.windows import Window
+from bpjax.features.streams import Bar, register_series
+from bpjax.features.windows import Window
 
 HLCV = ("high", "low", "close", "volume")
 

@@ -13,8 +13,8 @@ import jax.numpy as jnp
 from bpjax.cards.base import CardInput, from_z, log_ratio, output, safe_div
 from bpjax.cards.price_momentum import CLOSE, RETURNS, close_back
 from bpjax.cards.registry import card
-from bpjax.streams import Bar, register_series
-from bpjax.windows import Window
+from bpjax.features.streams import Bar, register_series
+from bpjax.features.windows import Window
 
 
 @register_series("volume_return_square", "volume x log(close / previous close)^2 (volume-weighted variance)")

@@ -1,6 +1,6 @@
 """Zones: liquidity zones above and below price (pools, traps, strength, targets).
 
-Pools, traps and exit targets are read from the zone engine (SPEC section 6, :mod:`bpjax.zones`:
+Pools, traps and exit targets are read from the zone engine (SPEC section 6, :mod:`bpjax.zones.grid`:
 liquidation levels on a price grid per symbol, clustered into zones); the others read the
 price action around range extremes (where stops and liquidation orders rest), volume and wick
 rejection.
@@ -19,8 +19,8 @@ from bpjax.cards.open_interest import HIGHEST_20, LOWEST_20, OI_CHANGE, oi_chang
 from bpjax.cards.price_momentum import CLOSE, RETURNS
 from bpjax.cards.registry import card
 from bpjax.cards.volatility import PRIOR_HIGH_20, PRIOR_LOW_20
-from bpjax.streams import Bar, Stream, register_series
-from bpjax.windows import Window
+from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.windows import Window
 
 HIGHEST_50 = Window("max", "high", 50)
 LOWEST_50 = Window("min", "low", 50)

@@ -1,7 +1,7 @@
 """What every venue adapter shares: per-feed health counters, field parsing, book flushing.
 
 An adapter turns raw frames (WebSocket text, REST bodies) into normalized events
-(:mod:`bpjax.events`). It never raises on bad input: a frame that is not JSON, lacks
+(:mod:`bpjax.ingest.events`). It never raises on bad input: a frame that is not JSON, lacks
 a field or carries a wrong type is counted (``malformed``) and logged once per
 reason; a frame of a kind it does not know is counted (``unknown``). Sequence gaps
 are counted per feed and mark the book for resynchronization.
@@ -11,9 +11,9 @@ liquidations as tuples, levels such as mark, funding and open interest as the la
 value per symbol) and :meth:`Adapter.take` turns them into one columnar event per kind,
 once per tick; a per-frame NumPy event would cost more than parsing the frame.
 Likewise the adapter keeps the books and :meth:`Adapter.flush_books` emits one
-:class:`~bpjax.events.BookLevels` event for every book that changed since the last
+:class:`~bpjax.ingest.events.BookLevels` event for every book that changed since the last
 flush. Levels are summarized for the accumulator: the best level
-exactly, then one level per depth band (``bpjax.defines.DEPTH_BANDS_BPS``) holding the
+exactly, then one level per depth band (``bpjax.core.defines.DEPTH_BANDS_BPS``) holding the
 band's total quantity at its volume-weighted price, so band notionals are exact with
 four levels instead of thousands.
 """
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
-from bpjax.defines import DEPTH_BANDS_BPS
-from bpjax.events import BookLevels, Event, Funding, Liquidations, MarkPrice, OpenInterest, Trades
+from bpjax.core.defines import DEPTH_BANDS_BPS
+from bpjax.ingest.events import BookLevels, Event, Funding, Liquidations, MarkPrice, OpenInterest, Trades
 from bpjax.feeds.book import OrderBook
 
 log = logging.getLogger("bpjax.feeds")

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from bpjax.defines import (
+from bpjax.core.defines import (
     BINANCE,
     LONG_LIQUIDATED,
     RATIO_GLOBAL_ACCOUNTS,
@@ -41,7 +41,7 @@ from bpjax.defines import (
     RATIO_TOP_POSITIONS,
     SHORT_LIQUIDATED,
 )
-from bpjax.events import Event, OpenInterest, PositioningRatio
+from bpjax.ingest.events import Event, OpenInterest, PositioningRatio
 from bpjax.feeds.base import Adapter, Malformed, levels, millis, number
 
 # REST paths of the positioning ratios, by the engine's ratio kind

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from bpjax.defines import BYBIT, LONG_LIQUIDATED, SHORT_LIQUIDATED
+from bpjax.core.defines import BYBIT, LONG_LIQUIDATED, SHORT_LIQUIDATED
 from bpjax.feeds.base import Adapter, Malformed, levels, millis, number, optional_number
 
 SEEN_TRADES = 2048  # trade ids remembered per symbol to drop repeats after a reconnect

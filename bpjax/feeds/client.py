@@ -28,9 +28,9 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-from bpjax.config import Config
-from bpjax.defines import BINANCE, BYBIT, FEED_LIQUIDATIONS, FEED_TRADES, OKX
-from bpjax.events import Bars, Event, Heartbeat
+from bpjax.core.config import Config
+from bpjax.core.defines import BINANCE, BYBIT, FEED_LIQUIDATIONS, FEED_TRADES, OKX
+from bpjax.ingest.events import Bars, Event, Heartbeat
 from bpjax.feeds.base import Adapter, Malformed
 from bpjax.feeds.binance import RATIO_PATHS, BinanceAdapter, parse_klines
 from bpjax.feeds.bybit import BybitAdapter
@@ -439,7 +439,7 @@ class LiveFeeds:
     """Every enabled venue on one event loop in a background thread."""
 
     def __init__(self, config: Config, exchange=None):
-        """``exchange``: a :class:`bpjax.feeds.wiresim.WireExchange` to start first, on this loop;
+        """``exchange``: a :class:`bpjax.sim.wire.WireExchange` to start first, on this loop;
         the venues' URLs then point at its servers."""
         self.config = config
         self.exchange = exchange

@@ -29,7 +29,7 @@ import zlib
 from collections import deque
 from collections.abc import Iterable
 
-from bpjax.defines import LONG_LIQUIDATED, OKX, SHORT_LIQUIDATED
+from bpjax.core.defines import LONG_LIQUIDATED, OKX, SHORT_LIQUIDATED
 from bpjax.feeds.base import Adapter, Malformed, levels, millis, number
 from bpjax.feeds.book import OrderBook
 

@@ -1,0 +1,1 @@
+"""Recordings on zarr (append-safe, crash-readable) and the importers of real history."""
