@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
-from bpjax.core.config import Config, load_config
-from bpjax.tick.engine import Engine
 from bpjax.app.runner import SimSource, warmup_times
+from bpjax.core.config import Config, load_config
 from bpjax.ingest.snapshot import Accumulator, Snapshot
+from bpjax.tick.engine import Engine
 from tests.reference import Bars, Slice, StreamPaths, zone_features
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "BNBUSDT")

@@ -6,10 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bpjax.tick.aggregate import STATE_CODE, aggregate
 from bpjax.cards import REGISTRY
-from bpjax.tick.lifter import CardBatch
 from bpjax.core.params import AGG, init_params
+from bpjax.tick.aggregate import STATE_CODE, aggregate
+from bpjax.tick.lifter import CardBatch
 
 CARDS = len(REGISTRY)
 SYM, MODE, TF = 4, 3, 3

@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from bpjax.tick import ring as ring_buffers
 from bpjax.core.fields import AGGREGATION_CODES, FIELD_INDEX, NUM_FIELDS
+from bpjax.tick import ring as ring_buffers
 
 
 def _ring_by_age(ring, tf: int, lag: int):

@@ -9,8 +9,8 @@ import os
 
 import numpy as np
 
-from bpjax.zones.calibrate import Tally, _score
 from bpjax.app.cli import main
+from bpjax.zones.calibrate import Tally, _score
 from tests.test_import import LIQ_HEADER, liquidation_rows, run_import, write_csv
 
 

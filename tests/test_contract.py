@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from bpjax.cards import REGISTRY
-from bpjax.tick.compilations import assert_no_compilation, counting
 from bpjax.core.defines import STATES, STATUS_NONFINITE_INPUT
 from bpjax.ingest.snapshot import tick_timing
+from bpjax.tick.compilations import assert_no_compilation, counting
 from tests.harness import Scenario
 
 SHAPES = {

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from bpjax.core.defines import LONG_LIQUIDATED, RATIO_TAKER, RATIO_TOP_POSITIONS, SHORT_LIQUIDATED
-from bpjax.ingest.events import Funding, Liquidations, MarkPrice, OpenInterest, PositioningRatio, Trades
 from bpjax.feeds.binance import BinanceAdapter, parse_klines
+from bpjax.ingest.events import Funding, Liquidations, MarkPrice, OpenInterest, PositioningRatio, Trades
 
 RECV = 1_700_000_000.0
 

@@ -7,11 +7,11 @@ import json
 import os
 
 from bpjax.core.defines import LONG_LIQUIDATED, SHORT_LIQUIDATED
-from bpjax.ingest.events import Funding, Liquidations, MarkPrice, OpenInterest, Trades
 from bpjax.feeds.base import band_levels
 from bpjax.feeds.book import OrderBook
 from bpjax.feeds.bybit import BybitAdapter
 from bpjax.feeds.okx import OkxAdapter, checksum
+from bpjax.ingest.events import Funding, Liquidations, MarkPrice, OpenInterest, Trades
 
 RECV = 1_700_000_000.0
 

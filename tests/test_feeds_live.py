@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
+from bpjax.app.runner import FeedSource, Runner
 from bpjax.core.defines import BINANCE, BYBIT, OKX, STATUS_STALE_PRICE
 from bpjax.core.fields import FIELD_INDEX
-from bpjax.app.runner import FeedSource, Runner
 from bpjax.ingest.snapshot import Accumulator
 from tests.harness import small_config
 

@@ -13,8 +13,8 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from bpjax.core.defines import BINANCE, BYBIT, OKX, RATIO_TOP_POSITIONS, SHORT_LIQUIDATED
-from bpjax.ingest.events import Liquidations, OpenInterest, PositioningRatio, Trades
 from bpjax.feeds.client import LiveFeeds
+from bpjax.ingest.events import Liquidations, OpenInterest, PositioningRatio, Trades
 from tests.harness import small_config
 from tests.test_feeds_live import wait_until
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bpjax.app.runner import warmup_times
 from bpjax.core.fields import FIELD_INDEX as F
 from bpjax.core.fields import FIELD_NAMES
-from bpjax.app.runner import warmup_times
 from bpjax.ingest.snapshot import Snapshot, tick_timing
 from tests.harness import Scenario
 from tests.selection import SELECTED as REGISTRY

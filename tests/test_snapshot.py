@@ -12,6 +12,7 @@ from bpjax.core.defines import (
     RATIO_TOP_POSITIONS,
     SHORT_LIQUIDATED,
 )
+from bpjax.core.fields import FIELD_INDEX as F
 from bpjax.ingest.events import (
     Bars,
     BookLevels,
@@ -24,7 +25,6 @@ from bpjax.ingest.events import (
     PositioningRatio,
     Trades,
 )
-from bpjax.core.fields import FIELD_INDEX as F
 from bpjax.ingest.snapshot import Accumulator, SnapshotLayout, empty_snapshot, tick_timing
 
 T = 1_767_571_200.0  # 2026-01-05T00:00:00Z

@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pytest
 
-from bpjax.features.streams import SERIES
+from bpjax.features.series import SERIES
 from bpjax.features.windows import FIELD_INDEX
 
 

@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bpjax.tick.compilations import counting
 from bpjax.core.config import ConfigError, load_config
+from bpjax.tick.compilations import counting
 from bpjax.zones.grid import KINDS, LONG, SHORT, ZONE_FEATURES, ZoneGrid, ZoneInputs, liquidation_ratios
 
 
@@ -302,8 +302,8 @@ def test_the_heatmap_is_the_smoothed_liquidation_notional():
 def test_the_engine_tick_reads_zones_for_every_symbol(engine, config):
     """Inside the one jitted tick: every symbol gets a heatmap, zones, targets and a cascade, all
     finite; the simulator has open interest, so new positions are read from it."""
-    from bpjax.tick.engine import ZONE_SOURCES
     from bpjax.app.runner import Runner
+    from bpjax.tick.engine import ZONE_SOURCES
 
     runner = Runner(config, engine=engine)
     with counting() as compiled:

@@ -33,12 +33,12 @@ import time
 import jax
 import numpy as np
 
-from bpjax.core import host
-from bpjax.tick import compilations
-from bpjax.core.config import Config
-from bpjax.tick.engine import Engine
 from bpjax.app.runner import SimSource
+from bpjax.core import host
+from bpjax.core.config import Config
 from bpjax.ingest.snapshot import Accumulator, tick_timing
+from bpjax.tick import compilations
+from bpjax.tick.engine import Engine
 
 HISTORY = 512
 # the cards whose indicator TA-Lib ships (the "classic subset"): the TA-Lib baselines compute
@@ -619,8 +619,8 @@ def bench_learning(
     valid ``cache``), one fit of the mode's weights on the whole recording (compile, then the
     steps), the ridge baseline's closed form on the same rows (the peer), a full walk-forward, and
     one online update on a full window of ``window`` rows (compile, then per update)."""
-    from bpjax.learn import offline as learn
     from bpjax.core.config import load_config
+    from bpjax.learn import offline as learn
     from bpjax.learn.online import step_settings
     from bpjax.store.zarrstore import Store
 

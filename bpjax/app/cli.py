@@ -9,9 +9,9 @@ import logging
 import os
 import sys
 
+from bpjax.app.progress import Progress
 from bpjax.core.config import ConfigError, load_config
 from bpjax.store.importer import FORMATS, ImportDataError
-from bpjax.app.progress import Progress
 from bpjax.store.zarrstore import StoreError
 
 
@@ -256,8 +256,8 @@ def _drive(runner, args, work, cleanup=()):
 
 
 def _run(args) -> int:
-    from bpjax.tick.engine import enable_compilation_cache
     from bpjax.app.runner import FeedSource, Runner, SimSource
+    from bpjax.tick.engine import enable_compilation_cache
 
     config = load_config(args.config)
     weights, learner = _weights_for_run(args, config)  # a bad file stops here, before any source
@@ -319,8 +319,8 @@ def _import(args) -> int:
 
 
 def _zones(args) -> int:
-    from bpjax.tick.engine import enable_compilation_cache
     from bpjax.store.zarrstore import Store
+    from bpjax.tick.engine import enable_compilation_cache
     from bpjax.zones.view import heatmap_picture, parse_time, report, write_png, zone_history
 
     store = Store.open(args.store)
@@ -375,10 +375,10 @@ def _duration(text: str) -> float:
 
 
 def _zones_calibrate(args) -> int:
-    from bpjax.zones.calibrate import calibrate
-    from bpjax.tick.engine import enable_compilation_cache
     from bpjax.app.progress import Progress
     from bpjax.store.zarrstore import Store
+    from bpjax.tick.engine import enable_compilation_cache
+    from bpjax.zones.calibrate import calibrate
 
     store = Store.open(args.store)
     enable_compilation_cache(store.config().engine.compilation_cache)
@@ -428,9 +428,9 @@ def _zones_calibrate(args) -> int:
 
 
 def _replay(args) -> int:
-    from bpjax.tick.engine import enable_compilation_cache
     from bpjax.app.runner import Runner, iso
     from bpjax.store.zarrstore import Store
+    from bpjax.tick.engine import enable_compilation_cache
 
     store = Store.open(args.path)
     config = load_config(args.config) if args.config else store.config()
@@ -499,8 +499,8 @@ def _bench(args) -> int:
 
 def _bench_replay(args) -> int:
     from bpjax.app.bench import bench_replay
-    from bpjax.tick.engine import enable_compilation_cache
     from bpjax.store.zarrstore import Store
+    from bpjax.tick.engine import enable_compilation_cache
 
     enable_compilation_cache(Store.open(args.store).config().engine.compilation_cache)
     report = bench_replay(args.store, chunk=args.chunk, tick_ticks=args.tick_ticks)
@@ -567,8 +567,8 @@ def _bench_feeds(args) -> int:
 
 def _learn(args) -> int:
     from bpjax.learn import offline as learn
-    from bpjax.tick.engine import enable_compilation_cache
     from bpjax.store.zarrstore import Store
+    from bpjax.tick.engine import enable_compilation_cache
 
     settings = load_config(args.config).learning
     store = Store.open(args.recording)

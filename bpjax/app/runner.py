@@ -29,11 +29,11 @@ import numpy as np
 from bpjax.cards import REGISTRY, Registry
 from bpjax.core.config import Config
 from bpjax.core.defines import STATES, STATUS_BITS, STATUS_INSUFFICIENT_HISTORY, STATUS_STALE_PRICE
-from bpjax.tick.engine import Engine, EngineState, TickOutput
 from bpjax.ingest.events import Trades
-from bpjax.sim.market import MarketSimulator
 from bpjax.ingest.snapshot import Accumulator, Snapshot
+from bpjax.sim.market import MarketSimulator
 from bpjax.store.zarrstore import CHUNK_TICKS, PHASE_LIVE, PHASE_WARMUP, Recorder, Store
+from bpjax.tick.engine import Engine, EngineState, TickOutput
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,9 @@ class Runner:
             self.weights_version = self.learner.version  # the version whose weights this tick runs on
         self.state, output = self.engine.step(self.state, snapshot, self.params)
         if self.recorder is not None:
-            self.recorder.tick(t, phase, snapshot, output, self.params.category_weights, self.weights_version or 0)
+            self.recorder.tick(
+                t, phase, snapshot, output, self.params.category_weights, self.weights_version or 0
+            )
         if self.learner is not None:
             if phase == PHASE_WARMUP:
                 self._learn(t, output, phase)  # prices only: the volatility the targets divide by

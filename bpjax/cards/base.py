@@ -34,18 +34,30 @@ z-score readings map through :func:`from_z`: ``direction = tanh(z)`` and
 
 from __future__ import annotations
 
+__all__ = [  # the card author's toolkit: card types, and the masked operations of bpjax.features.ops
+    "CardInput",
+    "CardOutput",
+    "count",
+    "from_z",
+    "log_ratio",
+    "oscillator",
+    "output",
+    "safe_div",
+    "safe_log",
+    "wmean",
+    "wstd",
+]
+
 from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from bpjax.features import streams
 from bpjax.core.fields import FIELD_INDEX
-from bpjax.features.streams import Stream
 from bpjax.core.types import Array, Bool, Float
+from bpjax.features.ops import count, from_z, log_ratio, oscillator, safe_div, safe_log, wmean, wstd
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 from bpjax.zones.grid import ZONE_FEATURE_INDEX
-
-TINY = 1e-12
 
 
 class CardOutput(NamedTuple):
@@ -178,50 +190,6 @@ class CardInput:
 
     def p(self, name: str) -> Float[Array, ""]:
         return self.params[name]
-
-
-# --- helpers (masked reductions run over the trailing axis: the symbol axis in cross-sections) ----
-
-
-def safe_div(a, b, default=0.0):
-    ok = jnp.abs(b) > TINY
-    return jnp.where(ok, a / jnp.where(ok, b, 1.0), default)
-
-
-def safe_log(x):
-    return jnp.log(jnp.where(x > 0, x, 1.0))
-
-
-def log_ratio(a, b):
-    """log(a / b) for positive a and b (0 otherwise), precise for a close to b."""
-    return streams.log_ratio(a, b)
-
-
-def count(mask) -> Float[Array, ...]:
-    return jnp.sum(mask, axis=-1, dtype=jnp.float32)
-
-
-def wmean(values, mask):
-    """Mean over the masked entries of the trailing axis."""
-    return safe_div(jnp.sum(jnp.where(mask, values, 0.0), axis=-1), count(mask))
-
-
-def wstd(values, mask):
-    """Population standard deviation over the masked entries of the trailing axis (two-pass)."""
-    mu = wmean(values, mask)
-    deviation = jnp.where(mask, values - mu[..., None], 0.0)
-    return jnp.sqrt(safe_div(jnp.sum(deviation * deviation, axis=-1), count(mask)))
-
-
-def from_z(z) -> tuple[Array, Array]:
-    """(direction, strength) of a z-score: tanh(z) and tanh(|z| / 2)."""
-    return jnp.tanh(z), jnp.tanh(jnp.abs(z) / 2.0)
-
-
-def oscillator(value, center, half_range) -> tuple[Array, Array]:
-    """(direction, strength) of a bounded oscillator: (value - center) / half_range, clipped."""
-    d = jnp.clip((value - center) / half_range, -1.0, 1.0)
-    return d, jnp.abs(d)
 
 
 def output(direction, strength, confidence, value) -> CardOutput:

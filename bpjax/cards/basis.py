@@ -15,19 +15,11 @@ import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, log_ratio, output, safe_div
 from bpjax.cards.registry import card
-from bpjax.features.streams import Bar, Stream, register_series
-from bpjax.features.streams import log_ratio as series_log_ratio
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 
 LN2 = math.log(2.0)
 SECONDS_PER_YEAR = 365.0 * 86_400.0
-
-
-@register_series("mark_close_gap", "log(mark / close): mark price over the last trade")
-def _mark_close_gap(bar: Bar, prev: Bar):
-    mark, close = bar.f("mark"), bar.f("close")
-    ok = bar.ok("mark", "close") & (mark > 0) & (close > 0)
-    return jnp.where(ok, series_log_ratio(mark, close), 0.0), ok
 
 
 PREMIUM = Stream("premium", 50)

@@ -11,50 +11,9 @@ import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, output, safe_div
 from bpjax.cards.registry import card
-from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.series import OHLC
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
-
-OHLC = ("open", "high", "low", "close")
-
-
-def _body_fraction(bar: Bar):
-    high, low = bar.f("high"), bar.f("low")
-    wide = high > low
-    fraction = (bar.f("close") - bar.f("open")) / jnp.where(wide, high - low, 1.0)
-    return jnp.where(wide, fraction, 0.0), bar.ok(*OHLC)
-
-
-@register_series("candle_body_fraction", "(close - open) / (high - low) of the bar, 0 without range")
-def _body_fraction_series(bar: Bar, prev: Bar):
-    return _body_fraction(bar)
-
-
-@register_series("candle_location", "(close - low) - (high - close): close location in price units")
-def _location(bar: Bar, prev: Bar):
-    ok = bar.ok("high", "low", "close")
-    close = bar.f("close")
-    return jnp.where(ok, (close - bar.f("low")) - (bar.f("high") - close), 0.0), ok
-
-
-@register_series("candle_range", "high - low of the bar")
-def _range(bar: Bar, prev: Bar):
-    ok = bar.ok("high", "low")
-    return jnp.where(ok, bar.f("high") - bar.f("low"), 0.0), ok
-
-
-@register_series(
-    "candle_engulfing",
-    "sign(b) f max(|b| - |b1|, 0) / two-bar range; b, b1 = close - open now and before, f = 1 or 1/2",
-)
-def _engulfing(bar: Bar, prev: Bar):
-    body = bar.f("close") - bar.f("open")
-    before = prev.f("close") - prev.f("open")
-    span = jnp.maximum(bar.f("high"), prev.f("high")) - jnp.minimum(bar.f("low"), prev.f("low"))
-    ok = bar.ok(*OHLC) & prev.ok(*OHLC) & (span > 0)
-    colours = jnp.where(body * before < 0, 1.0, 0.5)
-    growth = jnp.maximum(jnp.abs(body) - jnp.abs(before), 0.0) / jnp.where(ok, span, 1.0)
-    return jnp.where(ok, jnp.sign(body) * colours * growth, 0.0), ok
-
 
 OPEN = Window("lag", "open", 0)
 HIGH = Window("lag", "high", 0)

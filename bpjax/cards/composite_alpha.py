@@ -15,10 +15,20 @@ import math
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, log_ratio, output, safe_div
-from bpjax.cards.funding_rate import FUNDING, INDEX, MARK, PREMIUM, RATE
-from bpjax.cards.open_interest import OI, OI_CHANGE, OI_LEVEL, oi_change, oi_windows
-from bpjax.cards.price_momentum import CLOSE, RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
+from bpjax.features.derivatives import (
+    FUNDING,
+    INDEX,
+    MARK,
+    OI,
+    OI_CHANGE,
+    OI_LEVEL,
+    PREMIUM,
+    RATE,
+    oi_change,
+    oi_windows,
+)
+from bpjax.features.price import CLOSE, RETURNS, move_windows, move_z
 from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 

@@ -13,25 +13,18 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, count, from_z, log_ratio, output, safe_div, wmean
-from bpjax.cards.price_momentum import RETURNS, move_windows, move_z
 from bpjax.cards.registry import cross_section_card
-from bpjax.features.windows import Window
+from bpjax.features.price import (
+    BLOCK_BARS,
+    BLOCK_CLOSES,
+    BLOCK_LOOKBACK,
+    RETURNS,
+    block_returns,
+    move_windows,
+    move_z,
+)
 
-BLOCK_BARS = 2  # bars per block at day-mode scale
-BLOCKS = 8
-BLOCK_LAGS = tuple(BLOCK_BARS * k for k in range(BLOCKS + 1))  # 0, 2, ..., 16
-BLOCK_CLOSES = tuple(Window("lag", "close", lag) for lag in BLOCK_LAGS)
-BLOCK_LOOKBACK = BLOCK_LAGS[-1] + 1
 BETA_LIMIT = 3.0
-
-
-def block_returns(x: CardInput):
-    """(block, sym) log returns of the close over consecutive 2-bar blocks (block 0 ends at the
-    open bar) and where both ends are present. Cards using it declare ``BLOCK_CLOSES``."""
-    closes = jnp.stack([x.w(w) for w in BLOCK_CLOSES])
-    present = jnp.stack([x.has(w) for w in BLOCK_CLOSES]) & (closes > 0)
-    ok = present[:-1] & present[1:]
-    return jnp.where(ok, log_ratio(closes[:-1], closes[1:]), 0.0), ok
 
 
 def benchmark_beta(x: CardInput):

@@ -15,66 +15,11 @@ import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, log_ratio, output, safe_div, wmean
 from bpjax.cards.registry import card, cross_section_card
-from bpjax.core.defines import VENUES
-from bpjax.features.streams import Bar, Stream, register_series
-from bpjax.features.streams import log_ratio as series_log_ratio
+from bpjax.features.series import VENUE_FUNDING, VENUE_MIDS, venue_log_distances, venue_moments
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 
 LN2 = math.log(2.0)
-VENUE_MIDS = tuple(f"mid_{venue}" for venue in VENUES)
-VENUE_FUNDING = tuple(f"funding_{venue}" for venue in VENUES)
-
-
-def _moments(values, oks):
-    """Mean, population variance and count over the venues with data."""
-    n = sum(ok.astype(jnp.float32) for ok in oks)
-    mean = safe_div(sum(jnp.where(ok, v, 0.0) for v, ok in zip(values, oks, strict=True)), n)
-    deviations = (jnp.where(ok, v - mean, 0.0) for v, ok in zip(values, oks, strict=True))
-    var = safe_div(sum(d * d for d in deviations), n)
-    return mean, var, n
-
-
-def _venue_logs(price, present, anchor, anchor_ok):
-    """log(mid_venue / mid) per venue, and whether it exists; ``price``/``present`` map field names."""
-    ok_anchor = anchor_ok & (anchor > 0)
-    logs, oks = [], []
-    for name in VENUE_MIDS:
-        value = price(name)
-        ok = present(name) & (value > 0) & ok_anchor
-        logs.append(jnp.where(ok, series_log_ratio(value, anchor), 0.0))
-        oks.append(ok)
-    return logs, oks
-
-
-def _bar_logs(bar: Bar):
-    return _venue_logs(bar.f, bar.ok, bar.f("mid"), bar.ok("mid"))
-
-
-@register_series("venue_mid_dispersion", "std over venues of log(venue mid / mid)")
-def _venue_mid_dispersion(bar: Bar, prev: Bar):
-    _, var, n = _moments(*_bar_logs(bar))
-    return jnp.sqrt(var), n >= 2
-
-
-@register_series("primary_venue_premium", "log(mid) - mean over venues of log(venue mid)")
-def _primary_venue_premium(bar: Bar, prev: Bar):
-    mean, _, n = _moments(*_bar_logs(bar))
-    return -mean, n >= 2
-
-
-@register_series("venue_funding_dispersion", "std over venues of the venue funding rates")
-def _venue_funding_dispersion(bar: Bar, prev: Bar):
-    _, var, n = _moments([bar.f(name) for name in VENUE_FUNDING], [bar.ok(name) for name in VENUE_FUNDING])
-    return jnp.sqrt(var), n >= 2
-
-
-@register_series("venue_premium_lead", "log return x the previous bar's primary venue premium")
-def _venue_premium_lead(bar: Bar, prev: Bar):
-    close, before = bar.f("close"), prev.f("close")
-    ok = bar.ok("close") & prev.ok("close") & (close > 0) & (before > 0)
-    mean, _, n = _moments(*_bar_logs(prev))
-    ok = ok & (n >= 2)
-    return jnp.where(ok, series_log_ratio(close, before) * -mean, 0.0), ok
 
 
 DISPERSION = Stream("venue_mid_dispersion", 50)
@@ -97,7 +42,7 @@ def venue_logs(x: CardInput, lookback: float = 0):
     """log(venue mid / mid) per venue ``lookback`` bars back (0 = the open bar), and presence."""
     windows = dict(zip(("mid",) + VENUE_MIDS, mids_back(lookback), strict=True))
     anchor = windows["mid"]
-    return _venue_logs(
+    return venue_log_distances(
         lambda name: x.w(windows[name]), lambda name: x.has(windows[name]), x.w(anchor), x.has(anchor)
     )
 
@@ -105,7 +50,7 @@ def venue_logs(x: CardInput, lookback: float = 0):
 def premium(x: CardInput, lookback: float = 0):
     """Primary venue premium: log(mid) - mean over venues with data of log(venue mid); and whether at
     least two venues report."""
-    mean, _, n = _moments(*venue_logs(x, lookback))
+    mean, _, n = venue_moments(*venue_logs(x, lookback))
     return -mean, n >= 2
 
 
@@ -134,7 +79,7 @@ def venue_mid_dispersion(x: CardInput):
     Positive: never; 0 when venues agree as usual everywhere.
     Reference: Makarov & Schoar, "Trading and arbitrage in cryptocurrency markets" (2020).
     """
-    _, var, n = _moments(*venue_logs(x))
+    _, var, n = venue_moments(*venue_logs(x))
     dispersion, usual = jnp.sqrt(var), x.mean(DISPERSION)
     ok = (n >= 2) & (usual > 0)
     excess = jnp.clip(log_ratio(dispersion, usual) / LN2, 0.0, 1.0)
@@ -215,7 +160,7 @@ def venue_funding_dispersion(x: CardInput):
     paying unevenly across venues, squeeze risk); normal dispersion reads neutral.
     """
     rates = [x.w(rate) for rate in RATES]
-    mean, var, n = _moments(rates, [x.has(rate) for rate in RATES])
+    mean, var, n = venue_moments(rates, [x.has(rate) for rate in RATES])
     dispersion, usual = jnp.sqrt(var), x.mean(FUNDING_DISPERSION)
     excess = jnp.clip(log_ratio(dispersion, usual) / LN2, 0.0, 1.0)
     d = -jnp.tanh(mean / x.p("rate_scale")) * excess

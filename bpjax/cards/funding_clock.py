@@ -16,8 +16,8 @@ import math
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, output, safe_div
-from bpjax.cards.price_momentum import RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
+from bpjax.features.price import RETURNS, move_windows, move_z
 from bpjax.features.windows import Window
 
 RATE = Window("lag", "funding_rate", 0)

@@ -9,20 +9,16 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, count, from_z, output, safe_div, wmean
-from bpjax.cards.price_momentum import RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
 from bpjax.core.defines import VENUES
+from bpjax.features.derivatives import FUNDING, INDEX, MARK, PREMIUM, RATE
+from bpjax.features.price import RETURNS, move_windows, move_z
 from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 
-FUNDING = Stream("funding_rate", 100)
 FUNDING_CHANGE = Stream("funding_change", 50)
-PREMIUM = Stream("premium", 50)
 VENUE_FUNDING = tuple(f"funding_{venue}" for venue in VENUES)
-RATE = Window("lag", "funding_rate", 0)
 PREDICTED = Window("lag", "predicted_funding", 0)
-MARK = Window("lag", "mark", 0)
-INDEX = Window("lag", "index", 0)
 VENUE_RATES = tuple(Window("lag", name, 0) for name in VENUE_FUNDING)
 
 

@@ -17,29 +17,13 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, log_ratio, output, safe_div
-from bpjax.cards.funding_rate import FUNDING, RATE
-from bpjax.cards.open_interest import HIGHEST_20, LOWEST_20, OI_LEVEL
-from bpjax.cards.price_momentum import CLOSE, RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.derivatives import FUNDING, OI, OI_LEVEL, RATE
+from bpjax.features.price import CLOSE, HIGHEST_20, LOWEST_20, RETURNS, horizon, move_windows, move_z
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 
 # --- derived series: liquidations at their price -------------------------------------------------
-
-
-def _liquidated_at_close(bar: Bar, prev: Bar, name: str):
-    ok = bar.ok(name, "close")
-    return jnp.where(ok, bar.f(name) * bar.f("close"), 0.0), ok
-
-
-@register_series("liq_long_price", "liq_long_notional x close (long liquidations at their price)")
-def _liq_long_price(bar: Bar, prev: Bar):
-    return _liquidated_at_close(bar, prev, "liq_long_notional")
-
-
-@register_series("liq_short_price", "liq_short_notional x close (short liquidations at their price)")
-def _liq_short_price(bar: Bar, prev: Bar):
-    return _liquidated_at_close(bar, prev, "liq_short_notional")
 
 
 # --- declarations ----------------------------------------------------------------------------------
@@ -56,7 +40,6 @@ BID_DEPTH_50 = Stream("bid_depth_50", 100)
 ASK_DEPTH_50 = Stream("ask_depth_50", 100)
 BID_50 = Window("lag", "bid_depth_50", 0)
 ASK_50 = Window("lag", "ask_depth_50", 0)
-OI = Window("lag", "open_interest", 0)
 TURNOVER_6 = Window("sum", "turnover", 6)
 
 
@@ -71,11 +54,6 @@ def liq_price_sums(lookback: float) -> tuple[Window, Window]:
 # --- shared pieces ---------------------------------------------------------------------------------
 
 FAR = 0.25  # log distance of a side without a zone: the edge of the default zone grid
-
-
-def horizon(x: CardInput, lookback: float):
-    """Price noise over n bars: sigma sqrt(n), sigma the EW std of 1-bar log returns (span 50)."""
-    return x.std(RETURNS) * jnp.sqrt(x.n(lookback))
 
 
 # --- cards -----------------------------------------------------------------------------------------

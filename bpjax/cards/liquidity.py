@@ -12,51 +12,12 @@ import math
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, log_ratio, output, safe_div, safe_log
-from bpjax.cards.price_momentum import RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.features.streams import Bar, Stream, register_series
-from bpjax.features.streams import log_ratio as series_log_ratio
+from bpjax.features.price import RETURNS, move_windows, move_z
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 
 LN2 = math.log(2.0)
-
-
-def _log_depth(band: int):
-    def series(bar: Bar, prev: Bar):
-        bid, ask = f"bid_depth_{band}", f"ask_depth_{band}"
-        total = bar.f(bid) + bar.f(ask)
-        ok = bar.ok(bid, ask) & (total > 0)
-        return jnp.where(ok, jnp.log(jnp.where(ok, total, 1.0)), 0.0), ok
-
-    return series
-
-
-register_series("log_book_depth_10", "log(bid depth + ask depth) within 10 bp")(_log_depth(10))
-register_series("log_book_depth_50", "log(bid depth + ask depth) within 50 bp")(_log_depth(50))
-
-
-def _close_return(bar: Bar, prev: Bar):
-    close, before = bar.f("close"), prev.f("close")
-    ok = bar.ok("close") & prev.ok("close") & (close > 0) & (before > 0)
-    return jnp.where(ok, series_log_ratio(close, before), 0.0), ok
-
-
-@register_series("amihud_illiquidity", "|log return| x 1e6 / volume: return per million units (base) traded")
-def _amihud_illiquidity(bar: Bar, prev: Bar):
-    r, ok = _close_return(bar, prev)
-    volume = bar.f("volume")
-    ok = ok & bar.ok("volume") & (volume > 0)
-    return jnp.where(ok, jnp.abs(r) * 1e6 / jnp.where(ok, volume, 1.0), 0.0), ok
-
-
-@register_series("return_flow_product", "log return x taker imbalance (return-flow co-moment)")
-def _return_flow_product(bar: Bar, prev: Bar):
-    r, ok = _close_return(bar, prev)
-    buy, sell = bar.f("buy_volume"), bar.f("sell_volume")
-    total = buy + sell
-    ok = ok & bar.ok("buy_volume", "sell_volume") & (total > 0)
-    flow = (buy - sell) / jnp.where(ok, total, 1.0)
-    return jnp.where(ok, r * flow, 0.0), ok
 
 
 SPREAD_MEAN = Stream("spread_bps", 50)

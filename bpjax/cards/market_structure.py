@@ -10,9 +10,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, output, safe_div
-from bpjax.cards.price_momentum import CLOSE
 from bpjax.cards.registry import card
-from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.price import CLOSE
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 
 HLC = ("high", "low", "close")
@@ -27,19 +27,6 @@ PRIOR_HIGH_10 = Window("max", "high", 10, offset=1)
 PRIOR_LOW_10 = Window("min", "low", 10, offset=1)
 HIGH_SLOPE_10 = Window("slope", "high", 10)
 LOW_SLOPE_10 = Window("slope", "low", 10)
-
-
-@register_series(
-    "structure_bar_extension",
-    "(max(high - previous high, 0) - max(previous low - low, 0)) / (high - low)",
-)
-def _bar_extension(bar: Bar, prev: Bar):
-    high, low = bar.f("high"), bar.f("low")
-    width = high - low
-    ok = bar.ok("high", "low") & prev.ok("high", "low") & (width > 0)
-    up = jnp.maximum(high - prev.f("high"), 0.0)
-    down = jnp.maximum(prev.f("low") - low, 0.0)
-    return jnp.where(ok, (up - down) / jnp.where(ok, width, 1.0), 0.0), ok
 
 
 BAR_EXTENSION_10 = Window("mean", "structure_bar_extension", 10)

@@ -10,23 +10,10 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, from_z, oscillator, output, safe_div, safe_log
-from bpjax.cards.price_momentum import CLOSE, RETURNS
 from bpjax.cards.registry import card
-from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.price import CLOSE, RETURNS
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
-
-
-@register_series("mr_prev_close", "the close of the bar before (read on the open bar: the last closed close)")
-def _prev_close(bar: Bar, prev: Bar):
-    return prev.f("close"), prev.ok("close")
-
-
-@register_series("mr_prev_ibs", "internal bar strength of the bar before: (close - low) / (high - low)")
-def _prev_ibs(bar: Bar, prev: Bar):
-    high, low, close = prev.f("high"), prev.f("low"), prev.f("close")
-    ok = prev.ok("high", "low", "close") & (high > low)
-    return jnp.where(ok, (close - low) / jnp.where(ok, high - low, 1.0), 0.5), ok
-
 
 EMA_50 = Stream("close", 50)
 LOG_EMA_100 = Stream("log_close", 100)

@@ -18,47 +18,22 @@ from bpjax.cards.base import (
     wmean,
     wstd,
 )
-from bpjax.cards.price_momentum import CLOSE, RETURNS, move_windows, move_z
 from bpjax.cards.registry import card, cross_section_card
+from bpjax.features.derivatives import MARK, OI, OI_CHANGE, OI_LEVEL, RATE, oi_back, oi_change, oi_windows
+from bpjax.features.price import CLOSE, HIGHEST_20, LOWEST_20, RETURNS, move_windows, move_z
 from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 
-OI_CHANGE = Stream("oi_log_change", 50)
 OI_CHANGE_FAST = Stream("oi_log_change", 5)
 OI_CHANGE_SLOW = Stream("oi_log_change", 30)
-OI_LEVEL = Stream("open_interest", 200)
 FUNDING_NOTIONAL = Stream("funding_notional", 100)
-OI = Window("lag", "open_interest", 0)
-RATE = Window("lag", "funding_rate", 0)
-MARK = Window("lag", "mark", 0)
 
 
 BUY_6 = Window("sum", "buy_volume", 6)
 SELL_6 = Window("sum", "sell_volume", 6)
-HIGHEST_20 = Window("max", "high", 20)
-LOWEST_20 = Window("min", "low", 20)
 VOLUME_12 = Window("sum", "volume", 12)
 LONG_LIQ_6 = Window("sum", "liq_long_notional", 6)
 SHORT_LIQ_6 = Window("sum", "liq_short_notional", 6)
-
-
-def oi_back(lookback: float) -> Window:
-    return Window("lag", "open_interest", lookback)
-
-
-def oi_windows(lookback: float) -> tuple[Window, ...]:
-    return (OI, oi_back(lookback))
-
-
-def oi_change(x: CardInput, lookback: float):
-    """Log change of open interest over n bars, its z-score against the 1-bar change volatility
-    (EW span 50) scaled by sqrt(n), and whether both ends are present. Cards using it declare
-    ``oi_windows(lookback)`` and the OI_CHANGE stream."""
-    past = oi_back(lookback)
-    now, before = x.w(OI), x.w(past)
-    both = x.has(OI) & x.has(past) & (before > 0) & (now > 0)
-    change = jnp.where(both, log_ratio(now, before), 0.0)
-    return change, safe_div(change, x.std(OI_CHANGE) * jnp.sqrt(x.n(lookback))), both
 
 
 @card(

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from bpjax.cards.base import CardInput, log_ratio, oscillator, output, safe_div
 from bpjax.cards.registry import card
 from bpjax.core.defines import DEPTH_BANDS_BPS
-from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 
 NEAR, MIDDLE, FAR = DEPTH_BANDS_BPS  # 10, 50, 200 bp
@@ -27,14 +27,6 @@ SHELL_CENTERS = (5.0, 30.0, 125.0)
 MID = Window("lag", "mid", 0)
 MICRO = Window("lag", "micro_price", 0)
 SPREAD = Window("lag", "spread_bps", 0)
-
-
-@register_series("book_imbalance_10", "(bid depth - ask depth) / (bid + ask) within 10 bp of mid")
-def _book_imbalance_10(bar: Bar, prev: Bar):
-    bid, ask = bar.f("bid_depth_10"), bar.f("ask_depth_10")
-    total = bid + ask
-    ok = bar.ok("bid_depth_10", "ask_depth_10") & (total > 0)
-    return jnp.where(ok, (bid - ask) / jnp.where(ok, total, 1.0), 0.0), ok
 
 
 IMBALANCE_10 = Stream("book_imbalance_10", 20)

@@ -12,32 +12,12 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, from_z, log_ratio, output, safe_div, safe_log
-from bpjax.cards.price_momentum import RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.price import RETURNS, move_windows, move_z
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 
 LN2 = 0.6931471805599453
-
-
-@register_series("taker_delta", "taker buy volume - taker sell volume (the bar's volume delta)")
-def _taker_delta(bar: Bar, prev: Bar):
-    ok = bar.ok("buy_volume", "sell_volume")
-    return jnp.where(ok, bar.f("buy_volume") - bar.f("sell_volume"), 0.0), ok
-
-
-@register_series("taker_buy_dominance", "1 when taker buys exceed taker sells, 0 when below, 0.5 when equal")
-def _taker_buy_dominance(bar: Bar, prev: Bar):
-    buy, sell = bar.f("buy_volume"), bar.f("sell_volume")
-    ok = bar.ok("buy_volume", "sell_volume") & (buy + sell > 0)
-    return jnp.where(ok, 0.5 + 0.5 * jnp.sign(buy - sell), 0.0), ok
-
-
-@register_series("log_taker_ratio", "log of the reported taker buy/sell volume ratio")
-def _log_taker_ratio(bar: Bar, prev: Bar):
-    ratio = bar.f("taker_ratio")
-    ok = bar.ok("taker_ratio") & (ratio > 0)
-    return jnp.where(ok, safe_log(ratio), 0.0), ok
 
 
 IMBALANCE_50 = Stream("taker_imbalance", 50)  # per-bar imbalance volatility

@@ -13,23 +13,8 @@ import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, output, safe_log
 from bpjax.cards.registry import card
-from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
-
-
-def _log_field(name: str):
-    def series(bar: Bar, prev: Bar):
-        value = bar.f(name)
-        ok = bar.ok(name) & (value > 0)
-        return jnp.where(ok, safe_log(value), 0.0), ok
-
-    return series
-
-
-register_series("positioning_log_global_ratio", "log(long/short ratio of all accounts)")(
-    _log_field("ls_global_accounts")
-)
-register_series("positioning_log_taker_ratio", "log(taker buy/sell volume ratio)")(_log_field("taker_ratio"))
 
 GLOBAL_LOG = Stream("positioning_log_global_ratio", 100)
 TAKER_LOG = Stream("positioning_log_taker_ratio", 20)

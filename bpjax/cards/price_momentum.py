@@ -11,7 +11,6 @@ from bpjax.cards.base import (
     CardInput,
     count,
     from_z,
-    log_ratio,
     oscillator,
     output,
     safe_div,
@@ -19,42 +18,17 @@ from bpjax.cards.base import (
     wstd,
 )
 from bpjax.cards.registry import card, cross_section_card
+from bpjax.features.price import CLOSE, EMA_FAST, EMA_SLOW, PATH_10, RETURNS, close_back, move_windows, move_z
 from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 
-RETURNS = Stream("log_return", 50)  # per-bar return volatility used to normalize moves
 GAIN = Stream("gain", 14, "wilder")
 LOSS = Stream("loss", 14, "wilder")
-EMA_FAST = Stream("close", 12)
-EMA_SLOW = Stream("close", 26)
 SIGNAL_OF_FAST = Stream(EMA_FAST, 9)
 SIGNAL_OF_SLOW = Stream(EMA_SLOW, 9)
 TSI_NUMERATOR = Stream(Stream("log_return", 25), 13)
 TSI_DENOMINATOR = Stream(Stream("abs_log_return", 25), 13)
 TRIX_3 = Stream(Stream(Stream("close", 15), 15), 15)
-
-CLOSE = Window("lag", "close", 0)  # the open bar's close
-
-
-def close_back(lookback: float) -> Window:
-    """The close ``lookback`` bars (x mode scale) before the open bar."""
-    return Window("lag", "close", lookback)
-
-
-def move_windows(lookback: float) -> tuple[Window, ...]:
-    return (CLOSE, close_back(lookback))
-
-
-def move_z(x: CardInput, lookback: float):
-    """z-score of the log move over n = round(lookback x scale) bars,
-    log(close / close[-n]) / (sigma sqrt(n)), sigma the EW std of 1-bar log returns (span 50);
-    and whether both closes are present. Cards using it declare ``move_windows(lookback)`` and
-    the ``RETURNS`` stream."""
-    past = close_back(lookback)
-    close, before = x.w(CLOSE), x.w(past)
-    ok = x.has(CLOSE) & x.has(past) & (close > 0) & (before > 0)
-    move = jnp.where(ok, log_ratio(close, before), 0.0)
-    return safe_div(move, x.std(RETURNS) * jnp.sqrt(x.n(lookback))), ok
 
 
 @card(
@@ -259,9 +233,6 @@ def ultimate_oscillator(x: CardInput):
     value = 100.0 * (4.0 * averages[0] + 2.0 * averages[1] + averages[2]) / 7.0
     d, s = oscillator(value, 50.0, x.p("half_range"))
     return output(d, s, x.w(RANGE_SUMS[0]) > 0, value)
-
-
-PATH_10 = Window("sum", "abs_change", 10)
 
 
 @card(

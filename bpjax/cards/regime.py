@@ -9,34 +9,18 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from bpjax.cards.base import CardInput, log_ratio, output, safe_div, safe_log
-from bpjax.cards.price_momentum import CLOSE, PATH_10, RETURNS, close_back, move_windows, move_z
+from bpjax.cards.base import CardInput, output, safe_div, safe_log
 from bpjax.cards.registry import card
-from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.price import (
+    CLOSE,
+    PATH_10,
+    RETURNS,
+    close_back,
+    move_windows,
+    move_z,
+)
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
-
-
-def _body(bar: Bar):
-    open_, close = bar.f("open"), bar.f("close")
-    ok = bar.ok("open", "close") & (open_ > 0) & (close > 0)
-    return jnp.where(ok, log_ratio(close, open_), 0.0), ok
-
-
-@register_series("regime_body_lag_product", "log(close / open) x the same of the bar before")
-def _body_lag_product(bar: Bar, prev: Bar):
-    body, ok = _body(bar)
-    before, before_ok = _body(prev)
-    ok = ok & before_ok
-    return jnp.where(ok, body * before, 0.0), ok
-
-
-@register_series("regime_body_square", "log(close / open)^2, on bars whose previous bar has a body")
-def _body_square(bar: Bar, prev: Bar):
-    body, ok = _body(bar)
-    _, before_ok = _body(prev)
-    ok = ok & before_ok
-    return jnp.where(ok, body * body, 0.0), ok
-
 
 TRUE_RANGE_14 = Window("sum", "true_range", 14)
 HIGHEST_14, LOWEST_14 = Window("max", "high", 14), Window("min", "low", 14)

@@ -22,7 +22,8 @@ import numpy as np
 
 from bpjax.core.defines import CATEGORIES
 from bpjax.core.fields import FIELD_INDEX
-from bpjax.features.streams import Stream, StreamBank, all_present
+from bpjax.features.series import all_present
+from bpjax.features.streams import Stream, StreamBank
 from bpjax.features.windows import Window, WindowBank
 
 

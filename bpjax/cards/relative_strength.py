@@ -12,9 +12,18 @@ import jax
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, count, from_z, log_ratio, output, safe_div, wmean, wstd
-from bpjax.cards.correlation import BLOCK_BARS, BLOCK_CLOSES, BLOCK_LOOKBACK, block_returns
-from bpjax.cards.price_momentum import CLOSE, RETURNS, close_back, move_windows, move_z
 from bpjax.cards.registry import cross_section_card
+from bpjax.features.price import (
+    BLOCK_BARS,
+    BLOCK_CLOSES,
+    BLOCK_LOOKBACK,
+    CLOSE,
+    RETURNS,
+    block_returns,
+    close_back,
+    move_windows,
+    move_z,
+)
 from bpjax.features.windows import Window
 
 BIG = 3.0e38

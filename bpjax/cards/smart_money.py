@@ -11,29 +11,13 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, log_ratio, output, safe_div
-from bpjax.cards.open_interest import OI_CHANGE, oi_change, oi_windows
-from bpjax.cards.price_momentum import RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.derivatives import OI_CHANGE, oi_change, oi_windows
+from bpjax.features.price import RETURNS, move_windows, move_z
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 
 LARGE = ("large_buy_notional", "large_sell_notional")
-
-
-@register_series("large_print_imbalance", "(large buy - large sell) / (large buy + large sell) notional")
-def _large_print_imbalance(bar: Bar, prev: Bar):
-    buy, sell = bar.f("large_buy_notional"), bar.f("large_sell_notional")
-    total = buy + sell
-    ok = bar.ok("large_buy_notional", "large_sell_notional") & (total > 0)
-    return jnp.where(ok, (buy - sell) / jnp.where(ok, total, 1.0), 0.0), ok
-
-
-@register_series("large_print_share", "(large buy + large sell notional) / turnover")
-def _large_print_share(bar: Bar, prev: Bar):
-    turnover = bar.f("turnover")
-    ok = bar.ok("large_buy_notional", "large_sell_notional", "turnover") & (turnover > 0)
-    large = bar.f("large_buy_notional") + bar.f("large_sell_notional")
-    return jnp.where(ok, large / jnp.where(ok, turnover, 1.0), 0.0), ok
 
 
 LARGE_BUY_12 = Window("sum", "large_buy_notional", 12)

@@ -9,40 +9,11 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, log_ratio, output, safe_div
-from bpjax.cards.price_momentum import CLOSE, EMA_FAST, EMA_SLOW
 from bpjax.cards.registry import card
-from bpjax.features.streams import Bar, Stream, register_series
 from bpjax.core.types import Float
+from bpjax.features.price import CLOSE, EMA_FAST, EMA_SLOW
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
-
-
-@register_series("trend_plus_dm", "Wilder +DM: high - prev high when > prev low - low and > 0")
-def _plus_dm(bar: Bar, prev: Bar):
-    up = bar.f("high") - prev.f("high")
-    down = prev.f("low") - bar.f("low")
-    ok = bar.ok("high", "low") & prev.ok("high", "low")
-    return jnp.where(ok & (up > down) & (up > 0), up, 0.0), ok
-
-
-@register_series("trend_minus_dm", "Wilder -DM: prev low - low when > high - prev high and > 0")
-def _minus_dm(bar: Bar, prev: Bar):
-    up = bar.f("high") - prev.f("high")
-    down = prev.f("low") - bar.f("low")
-    ok = bar.ok("high", "low") & prev.ok("high", "low")
-    return jnp.where(ok & (down > up) & (down > 0), down, 0.0), ok
-
-
-@register_series("trend_vortex_plus", "vortex VM+: |high - previous low|")
-def _vortex_plus(bar: Bar, prev: Bar):
-    ok = bar.ok("high") & prev.ok("low")
-    return jnp.where(ok, jnp.abs(bar.f("high") - prev.f("low")), 0.0), ok
-
-
-@register_series("trend_vortex_minus", "vortex VM-: |low - previous high|")
-def _vortex_minus(bar: Bar, prev: Bar):
-    ok = bar.ok("low") & prev.ok("high")
-    return jnp.where(ok, jnp.abs(bar.f("low") - prev.f("high")), 0.0), ok
-
 
 ATR = Stream("true_range", 14, "wilder")
 ATR_20 = Stream("true_range", 20, "wilder")

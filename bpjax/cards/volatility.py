@@ -9,8 +9,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, log_ratio, oscillator, output, safe_div, safe_log
-from bpjax.cards.price_momentum import CLOSE, RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
+from bpjax.features.price import CLOSE, PRIOR_HIGH_20, PRIOR_LOW_20, RETURNS, move_windows, move_z
 from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 
@@ -28,8 +28,6 @@ LN2 = 0.6931471805599453
 CLOSE_MEAN_20 = Window("mean", "close", 20)
 CLOSE_STD_20 = Window("std", "close", 20)
 LOG_CLOSE_SLOPE_20 = Window("slope", "log_close", 20)
-PRIOR_HIGH_20 = Window("max", "high", 20, offset=1)
-PRIOR_LOW_20 = Window("min", "low", 20, offset=1)
 HIGH = Window("lag", "high", 0)
 LOW = Window("lag", "low", 0)
 

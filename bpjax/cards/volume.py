@@ -11,67 +11,13 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, from_z, log_ratio, oscillator, output, safe_div
-from bpjax.cards.price_momentum import CLOSE, RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.price import CLOSE, RETURNS, move_windows, move_z
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 
 LN2 = 0.6931471805599453
 LN3 = 1.0986122886681098
-
-
-def _close_change_ok(bar: Bar, prev: Bar):
-    return bar.ok("close", "volume") & prev.ok("close")
-
-
-@register_series("obv_volume", "sign(close - previous close) x volume (on-balance volume increment)")
-def _obv_volume(bar: Bar, prev: Bar):
-    ok = _close_change_ok(bar, prev)
-    direction = jnp.sign(bar.f("close") - prev.f("close"))
-    return jnp.where(ok, direction * bar.f("volume"), 0.0), ok
-
-
-@register_series("volume_log_return", "volume x log(close / previous close) (volume-price trend increment)")
-def _volume_log_return(bar: Bar, prev: Bar):
-    close, before = bar.f("close"), prev.f("close")
-    ok = _close_change_ok(bar, prev) & (close > 0) & (before > 0)
-    return jnp.where(ok, bar.f("volume") * log_ratio(close, before), 0.0), ok
-
-
-@register_series("clv_volume", "close location value ((C - L) - (H - C)) / (H - L) x volume (0 when H = L)")
-def _clv_volume(bar: Bar, prev: Bar):
-    high, low, close = bar.f("high"), bar.f("low"), bar.f("close")
-    ok = bar.ok("high", "low", "close", "volume")
-    location = safe_div((close - low) - (high - close), high - low)
-    return jnp.where(ok, location * bar.f("volume"), 0.0), ok
-
-
-def _typical_change(bar: Bar, prev: Bar):
-    """(typical price, its change x 3 as a sum of exact small differences, valid)."""
-    high, low, close = bar.f("high"), bar.f("low"), bar.f("close")
-    change = (high - prev.f("high")) + (low - prev.f("low")) + (close - prev.f("close"))
-    ok = bar.ok("high", "low", "close", "volume") & prev.ok("high", "low", "close")
-    return (high + low + close) / 3.0, change, ok
-
-
-@register_series("mfi_positive_flow", "typical price x volume on bars whose typical price rose, else 0")
-def _mfi_positive_flow(bar: Bar, prev: Bar):
-    typical, change, ok = _typical_change(bar, prev)
-    return jnp.where(ok & (change > 0), typical * bar.f("volume"), 0.0), ok
-
-
-@register_series("mfi_negative_flow", "typical price x volume on bars whose typical price fell, else 0")
-def _mfi_negative_flow(bar: Bar, prev: Bar):
-    typical, change, ok = _typical_change(bar, prev)
-    return jnp.where(ok & (change < 0), typical * bar.f("volume"), 0.0), ok
-
-
-@register_series(
-    "klinger_force", "sign(typical price - previous typical price) x volume (Klinger volume force)"
-)
-def _klinger_force(bar: Bar, prev: Bar):
-    _, change, ok = _typical_change(bar, prev)
-    return jnp.where(ok, jnp.sign(change) * bar.f("volume"), 0.0), ok
 
 
 VOLUME_20 = Stream("volume", 20)

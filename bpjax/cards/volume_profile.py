@@ -15,35 +15,11 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, from_z, output, safe_div
-from bpjax.cards.price_momentum import CLOSE, RETURNS, move_windows, move_z
 from bpjax.cards.registry import card
-from bpjax.features.streams import Bar, register_series
+from bpjax.features.price import CLOSE, RETURNS, move_windows, move_z
 from bpjax.features.windows import Window
 
 HLCV = ("high", "low", "close", "volume")
-
-
-def _typical(bar: Bar):
-    ok = bar.ok("high", "low", "close", "volume")
-    return (bar.f("high") + bar.f("low") + bar.f("close")) / 3.0, bar.f("volume"), ok
-
-
-@register_series("profile_volume_typical", "volume x typical price (high + low + close) / 3")
-def _profile_volume_typical(bar: Bar, prev: Bar):
-    typical, volume, ok = _typical(bar)
-    return jnp.where(ok, volume * typical, 0.0), ok
-
-
-@register_series("profile_volume_square", "volume^2 (bars with a typical price)")
-def _profile_volume_square(bar: Bar, prev: Bar):
-    _, volume, ok = _typical(bar)
-    return jnp.where(ok, volume * volume, 0.0), ok
-
-
-@register_series("profile_volume_square_typical", "volume^2 x typical price")
-def _profile_volume_square_typical(bar: Bar, prev: Bar):
-    typical, volume, ok = _typical(bar)
-    return jnp.where(ok, volume * volume * typical, 0.0), ok
 
 
 VOLUME_50 = Window("sum", "volume", 50)

@@ -11,27 +11,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, from_z, log_ratio, output, safe_div
-from bpjax.cards.price_momentum import CLOSE, RETURNS, close_back
 from bpjax.cards.registry import card
-from bpjax.features.streams import Bar, register_series
+from bpjax.features.price import CLOSE, RETURNS, close_back
 from bpjax.features.windows import Window
-
-
-@register_series("volume_return_square", "volume x log(close / previous close)^2 (volume-weighted variance)")
-def _volume_return_square(bar: Bar, prev: Bar):
-    close, before = bar.f("close"), prev.f("close")
-    ok = bar.ok("close", "volume") & prev.ok("close") & (close > 0) & (before > 0)
-    r = log_ratio(close, before)
-    return jnp.where(ok, bar.f("volume") * r * r, 0.0), ok
-
-
-@register_series(
-    "close_over_bar_vwap", "volume x log(close / (turnover / volume)): close against the bar's VWAP"
-)
-def _close_over_bar_vwap(bar: Bar, prev: Bar):
-    close, volume, turnover = bar.f("close"), bar.f("volume"), bar.f("turnover")
-    ok = bar.ok("close", "volume", "turnover") & (close > 0) & (volume > 0) & (turnover > 0)
-    return jnp.where(ok, volume * log_ratio(close * volume, turnover), 0.0), ok
 
 
 def turnover_volume(lookback: float) -> tuple[Window, Window]:

@@ -14,12 +14,10 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from bpjax.cards.base import CardInput, log_ratio, output, safe_div
-from bpjax.cards.liquidation import horizon
-from bpjax.cards.open_interest import HIGHEST_20, LOWEST_20, OI_CHANGE, oi_change, oi_windows
-from bpjax.cards.price_momentum import CLOSE, RETURNS
 from bpjax.cards.registry import card
-from bpjax.cards.volatility import PRIOR_HIGH_20, PRIOR_LOW_20
-from bpjax.features.streams import Bar, Stream, register_series
+from bpjax.features.derivatives import OI_CHANGE, oi_change, oi_windows
+from bpjax.features.price import CLOSE, HIGHEST_20, LOWEST_20, PRIOR_HIGH_20, PRIOR_LOW_20, RETURNS, horizon
+from bpjax.features.streams import Stream
 from bpjax.features.windows import Window
 
 HIGHEST_50 = Window("max", "high", 50)
@@ -28,24 +26,6 @@ HIGHEST_5 = Window("max", "high", 5)
 LOWEST_5 = Window("min", "low", 5)
 VOLUME_5 = Window("sum", "volume", 5)
 VOLUME = Stream("volume", 50)
-
-
-def _wick(bar: Bar, side: str):
-    open_, close, high, low = bar.f("open"), bar.f("close"), bar.f("high"), bar.f("low")
-    body_low, body_high = jnp.minimum(open_, close), jnp.maximum(open_, close)
-    ok = bar.ok("open", "high", "low", "close", "volume") & (low > 0) & (body_low > 0)
-    wick = log_ratio(body_low, low) if side == "lower" else log_ratio(high, body_high)
-    return jnp.where(ok, bar.f("volume") * jnp.maximum(wick, 0.0), 0.0), ok
-
-
-@register_series("zone_lower_wick_volume", "volume x log(min(open, close) / low)")
-def _lower_wick_volume(bar: Bar, prev: Bar):
-    return _wick(bar, "lower")
-
-
-@register_series("zone_upper_wick_volume", "volume x log(high / max(open, close))")
-def _upper_wick_volume(bar: Bar, prev: Bar):
-    return _wick(bar, "upper")
 
 
 LOWER_WICKS = Stream("zone_lower_wick_volume", 20)

@@ -1,1 +1,2 @@
-"""Foundations every layer shares: axis names and types, constants, the snapshot field table, the typed config, the traced parameters, process settings."""
+"""Foundations every layer shares: axis names and types, constants, the snapshot field table, the
+typed config, the traced parameters, process settings."""

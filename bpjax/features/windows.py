@@ -34,7 +34,7 @@ on a rebuild, the newest closed bar on an advance) where they feed a variance or
 slope, so float32 keeps the precision of a variance of prices; plain sums stay
 plain, so an exact zero stays zero.
 
-A series is a snapshot field name or a derived series of :data:`bpjax.features.streams.SERIES`
+A series is a snapshot field name or a derived series of :data:`bpjax.features.series.SERIES`
 (a function of a bar and the bar before it).
 """
 
@@ -48,8 +48,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bpjax.core.fields import FIELD_INDEX
-from bpjax.features.streams import Bar, is_series, series_fields, series_value
 from bpjax.core.types import Array, Bool, Float, Int
+from bpjax.features.series import Bar, is_series, series_fields, series_value
 
 WINDOW_OPS = ("count", "sum", "mean", "std", "max", "min", "slope", "lag", "mad")
 CACHED_OPS = ("count", "sum", "mean", "std", "max", "min", "slope")

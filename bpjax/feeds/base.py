@@ -28,8 +28,8 @@ import numpy as np
 import orjson
 
 from bpjax.core.defines import DEPTH_BANDS_BPS
-from bpjax.ingest.events import BookLevels, Event, Funding, Liquidations, MarkPrice, OpenInterest, Trades
 from bpjax.feeds.book import OrderBook
+from bpjax.ingest.events import BookLevels, Event, Funding, Liquidations, MarkPrice, OpenInterest, Trades
 
 log = logging.getLogger("bpjax.feeds")
 

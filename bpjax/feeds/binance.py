@@ -41,8 +41,8 @@ from bpjax.core.defines import (
     RATIO_TOP_POSITIONS,
     SHORT_LIQUIDATED,
 )
-from bpjax.ingest.events import Event, OpenInterest, PositioningRatio
 from bpjax.feeds.base import Adapter, Malformed, levels, millis, number
+from bpjax.ingest.events import Event, OpenInterest, PositioningRatio
 
 # REST paths of the positioning ratios, by the engine's ratio kind
 RATIO_PATHS = {

@@ -30,11 +30,11 @@ import aiohttp
 
 from bpjax.core.config import Config
 from bpjax.core.defines import BINANCE, BYBIT, FEED_LIQUIDATIONS, FEED_TRADES, OKX
-from bpjax.ingest.events import Bars, Event, Heartbeat
 from bpjax.feeds.base import Adapter, Malformed
 from bpjax.feeds.binance import RATIO_PATHS, BinanceAdapter, parse_klines
 from bpjax.feeds.bybit import BybitAdapter
 from bpjax.feeds.okx import OkxAdapter
+from bpjax.ingest.events import Bars, Event, Heartbeat
 
 log = logging.getLogger("bpjax.feeds")
 

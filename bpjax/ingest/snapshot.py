@@ -36,6 +36,7 @@ from bpjax.core.defines import (
     SHORT_LIQUIDATED,
     VENUES,
 )
+from bpjax.core.fields import FIELD_INDEX, FIELDS, IS_LEVEL, NUM_FIELDS, group_fields
 from bpjax.ingest.events import (
     Bars,
     BookLevels,
@@ -48,7 +49,6 @@ from bpjax.ingest.events import (
     PositioningRatio,
     Trades,
 )
-from bpjax.core.fields import FIELD_INDEX, FIELDS, IS_LEVEL, NUM_FIELDS, group_fields
 
 log = logging.getLogger(__name__)
 

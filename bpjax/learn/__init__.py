@@ -1,1 +1,2 @@
-"""Learning the category weights: offline training and walk-forward evaluation, the online learner, reports."""
+"""Learning the category weights: offline training and walk-forward evaluation, the online
+learner, reports."""

@@ -59,12 +59,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bpjax.tick.aggregate import composite_bias
 from bpjax.cards import REGISTRY
 from bpjax.core.config import Config, LearningConfig
 from bpjax.core.defines import STATUS_INSUFFICIENT_HISTORY, STATUS_STALE_PRICE
 from bpjax.core.fields import FIELD_INDEX
 from bpjax.store.zarrstore import PHASE_WARMUP, Store, config_weights
+from bpjax.tick.aggregate import composite_bias
 
 log = logging.getLogger(__name__)
 

@@ -40,8 +40,16 @@ from bpjax.core.defines import (
     RATIO_TOP_POSITIONS,
     VENUES,
 )
-from bpjax.ingest.events import BookLevels, Funding, Liquidations, MarkPrice, OpenInterest, PositioningRatio, Trades
 from bpjax.feeds.okx import okx_instrument
+from bpjax.ingest.events import (
+    BookLevels,
+    Funding,
+    Liquidations,
+    MarkPrice,
+    OpenInterest,
+    PositioningRatio,
+    Trades,
+)
 from bpjax.sim.market import MarketSimulator
 
 log = logging.getLogger("bpjax.wiresim")

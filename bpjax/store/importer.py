@@ -69,6 +69,8 @@ from bpjax.core.defines import (
     LONG_LIQUIDATED,
     SHORT_LIQUIDATED,
 )
+from bpjax.core.fields import FIELD_INDEX, group_fields
+from bpjax.feeds.binance import KLINE_COLUMNS
 from bpjax.ingest.events import (
     Bars,
     Funding,
@@ -79,8 +81,6 @@ from bpjax.ingest.events import (
     PositioningRatio,
     Trades,
 )
-from bpjax.feeds.binance import KLINE_COLUMNS
-from bpjax.core.fields import FIELD_INDEX, group_fields
 from bpjax.ingest.snapshot import (
     RATIO_GLOBAL_ACCOUNTS,
     RATIO_TAKER,

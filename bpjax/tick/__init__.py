@@ -1,1 +1,2 @@
-"""The jitted engine tick: ring buffers, the card lifter, aggregation into bias/confidence/states, and the compilation guards."""
+"""The jitted engine tick: ring buffers, the card lifter, aggregation into bias/confidence/states,
+and the compilation guards."""

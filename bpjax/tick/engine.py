@@ -31,10 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bpjax.tick import ring as ring_buffers
-from bpjax.tick.aggregate import Aggregate, aggregate
 from bpjax.cards import REGISTRY, Registry
-from bpjax.cards.price_momentum import RETURNS
 from bpjax.core.config import Config
 from bpjax.core.defines import (
     STATUS_IMPLAUSIBLE_INPUT,
@@ -45,12 +42,15 @@ from bpjax.core.defines import (
     STATUS_STALE_PRICE,
 )
 from bpjax.core.fields import FIELD_INDEX, LOWER_BOUNDS, NUM_FIELDS, UPPER_BOUNDS
-from bpjax.tick.lifter import WARM_WEIGHT, SliceData, run_cards
 from bpjax.core.params import Params, init_params
-from bpjax.ingest.snapshot import Snapshot, SnapshotLayout
-from bpjax.features.streams import StreamBank
 from bpjax.core.types import Array, Bool, Float, Int
+from bpjax.features.price import RETURNS
+from bpjax.features.streams import StreamBank
 from bpjax.features.windows import RingView, WindowCache
+from bpjax.ingest.snapshot import Snapshot, SnapshotLayout
+from bpjax.tick import ring as ring_buffers
+from bpjax.tick.aggregate import Aggregate, aggregate
+from bpjax.tick.lifter import WARM_WEIGHT, SliceData, run_cards
 from bpjax.zones.grid import ZoneGrid, ZoneInputs, ZoneReading, ZoneState
 
 INSUFFICIENT_WARMTH = 0.5  # mean warm-up of the price history below this flags the symbol

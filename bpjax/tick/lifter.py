@@ -38,8 +38,8 @@ import numpy as np
 from bpjax.cards.base import CardInput
 from bpjax.cards.registry import CardSpec, Registry, coverage_window
 from bpjax.core.fields import FIELD_INDEX
-from bpjax.features.streams import StreamBank
 from bpjax.core.types import Array, Bool, Float
+from bpjax.features.streams import StreamBank
 from bpjax.features.windows import WindowBank
 
 WARM_WEIGHT = float(1.0 - np.exp(-1.0))

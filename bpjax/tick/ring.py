@@ -21,8 +21,8 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from bpjax.core.fields import AGG_FIRST, AGG_MAX, AGG_MIN, AGG_SUM, AGGREGATION_CODES, IS_LEVEL
-from bpjax.features.streams import Bar
 from bpjax.core.types import Array, Bool, Float, Int
+from bpjax.features.series import Bar
 
 
 class Ring(NamedTuple):

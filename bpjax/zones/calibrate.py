@@ -34,10 +34,10 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-from bpjax.tick.engine import ZONE_SOURCES, Engine
-from bpjax.core.fields import FIELD_INDEX
 from bpjax.app.runner import iso
+from bpjax.core.fields import FIELD_INDEX
 from bpjax.store.zarrstore import Store, StoreError
+from bpjax.tick.engine import ZONE_SOURCES, Engine
 from bpjax.zones.grid import LONG, SHORT
 
 CHUNK = 256

@@ -17,9 +17,9 @@ import zlib
 import jax
 import numpy as np
 
-from bpjax.tick.engine import ZONE_SOURCES, Engine
 from bpjax.app.runner import iso
 from bpjax.store.zarrstore import Store, StoreError
+from bpjax.tick.engine import ZONE_SOURCES, Engine
 from bpjax.zones.grid import KINDS, LONG, SHORT
 
 CHUNK = 256
