@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
-from bpjax.app.runner import SimSource, warmup_times
+from bpjax.app.runner import warmup_times
+from bpjax.app.sources import SimSource
 from bpjax.core.config import Config, load_config
 from bpjax.ingest.snapshot import Accumulator, Snapshot
 from bpjax.tick.engine import Engine

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from bpjax.cards import REGISTRY
-from bpjax.core.params import AGG, init_params
 from bpjax.tick.aggregate import STATE_CODE, aggregate
 from bpjax.tick.lifter import CardBatch
+from bpjax.tick.params import AGG, init_params
 
 CARDS = len(REGISTRY)
 SYM, MODE, TF = 4, 3, 3

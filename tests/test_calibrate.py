@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from bpjax.app.cli import main
-from bpjax.zones.calibrate import Tally, _score
+from bpjax.zones.calibrate import Tally, score_heatmap
 from tests.test_import import LIQ_HEADER, liquidation_rows, run_import, write_csv
 
 
@@ -22,7 +22,7 @@ def test_one_case_scored_by_hand():
     heat[12] = 5.0
     tallies = [Tally(), Tally(), Tally()]
     bands = [(0.0, 0.025), (0.025, 0.3), (0.0, 0.3)]
-    _score(
+    score_heatmap(
         tallies.__getitem__, heat, grid_log, 100.0, np.array([12, 10]), np.array([300.0, 100.0]), bands, 0.2
     )
     near = tallies[0].report()  # bins 8-12: 5 bins, the model predicts 1 (its level, bin 12)
@@ -36,7 +36,7 @@ def test_one_case_scored_by_hand():
     assert whole["hit_rate"] == 0.75 and whole["baseline"] == {"hit_rate": 0.05, "precision": 0.1}
 
     empty = Tally()
-    _score(
+    score_heatmap(
         lambda band: empty, np.zeros(20), grid_log, 100.0, np.array([3]), np.array([50.0]), [(0.0, 0.3)], 0.2
     )
     assert empty.report()["abstained"] == 1 and empty.report()["coverage"] == 0.0

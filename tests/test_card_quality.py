@@ -7,7 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from bpjax.app.runner import SimSource, warmup_times
+from bpjax.app.runner import warmup_times
+from bpjax.app.sources import SimSource
 from bpjax.core.fields import FIELDS, group_fields
 from bpjax.ingest.snapshot import Accumulator
 from tests.harness import Scenario

@@ -9,7 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from bpjax.app.runner import FeedSource, Runner
+from bpjax.app.runner import Runner
+from bpjax.app.sources import FeedSource
 from bpjax.core.defines import BINANCE, BYBIT, OKX, STATUS_STALE_PRICE
 from bpjax.core.fields import FIELD_INDEX
 from bpjax.ingest.snapshot import Accumulator

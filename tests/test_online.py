@@ -14,7 +14,7 @@ import pytest
 
 from bpjax.cards import REGISTRY
 from bpjax.core.config import DEFAULT_CONFIG_PATH, load_config
-from bpjax.learn.offline import LearnError, _atomic
+from bpjax.learn.offline import LearnError, atomic_write
 from bpjax.learn.online import INDEX, OnlineLearner
 
 CATEGORIES = REGISTRY.categories
@@ -164,14 +164,14 @@ def test_a_degraded_version_is_rolled_back_and_a_restart_resumes_the_live_one(tm
 
 def test_a_write_that_dies_midway_leaves_the_old_file_whole(tmp_path):
     path = str(tmp_path / "v000001.json")
-    _atomic(path, lambda f: f.write('{"old": true}'))
+    atomic_write(path, lambda f: f.write('{"old": true}'))
 
     def dies(f):
         f.write('{"new": tr')
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        _atomic(path, dies)
+        atomic_write(path, dies)
     with open(path) as f:
         assert json.load(f) == {"old": True}
     assert os.listdir(tmp_path) == ["v000001.json"]

@@ -33,7 +33,7 @@ import time
 import jax
 import numpy as np
 
-from bpjax.app.runner import SimSource
+from bpjax.app.sources import SimSource
 from bpjax.core import host
 from bpjax.core.config import Config
 from bpjax.ingest.snapshot import Accumulator, tick_timing

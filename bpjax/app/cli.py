@@ -236,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _drive(runner, args, work, cleanup=()):
     """Attach the JSONL sink and the live view ``args`` ask for, run ``work()`` (Ctrl-C ends it
     with what it did so far), close everything, print the final table when piped."""
-    from bpjax.app.runner import JsonlSink, TableView
+    from bpjax.app.sinks import JsonlSink
+    from bpjax.app.table import TableView
 
     sink = JsonlSink(args.jsonl) if args.jsonl else None
     view = None if args.quiet else TableView(runner)
@@ -256,7 +257,8 @@ def _drive(runner, args, work, cleanup=()):
 
 
 def _run(args) -> int:
-    from bpjax.app.runner import FeedSource, Runner, SimSource
+    from bpjax.app.runner import Runner
+    from bpjax.app.sources import FeedSource, SimSource
     from bpjax.tick.engine import enable_compilation_cache
 
     config = load_config(args.config)
@@ -428,7 +430,8 @@ def _zones_calibrate(args) -> int:
 
 
 def _replay(args) -> int:
-    from bpjax.app.runner import Runner, iso
+    from bpjax.app.runner import Runner
+    from bpjax.core.timefmt import iso
     from bpjax.store.zarrstore import Store
     from bpjax.tick.engine import enable_compilation_cache
 

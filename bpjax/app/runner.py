@@ -13,36 +13,27 @@ bar of the finest timeframe whose ring window reaches that far back).
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
 import jax
 import numpy as np
 
+from bpjax.app.sources import SimSource
 from bpjax.cards import REGISTRY, Registry
 from bpjax.core.config import Config
 from bpjax.core.defines import STATES, STATUS_BITS, STATUS_INSUFFICIENT_HISTORY, STATUS_STALE_PRICE
+from bpjax.core.timefmt import iso
 from bpjax.ingest.events import Trades
 from bpjax.ingest.snapshot import Accumulator, Snapshot
-from bpjax.sim.market import MarketSimulator
 from bpjax.store.zarrstore import CHUNK_TICKS, PHASE_LIVE, PHASE_WARMUP, Recorder, Store
 from bpjax.tick.engine import Engine, EngineState, TickOutput
 
 log = logging.getLogger(__name__)
-
-
-def iso(timestamp: float) -> str:
-    """ISO 8601 UTC with a Z, to the second (or the millisecond when fractional)."""
-    moment = dt.datetime.fromtimestamp(timestamp, dt.UTC)
-    text = moment.isoformat(timespec="milliseconds" if timestamp % 1 else "seconds")
-    return text.replace("+00:00", "Z")
 
 
 def warmup_times(config: Config, start: float, lag: int) -> list[float]:
@@ -65,62 +56,6 @@ def warmup_times(config: Config, start: float, lag: int) -> list[float]:
         if t < start:
             times.append(t)
     return times
-
-
-class SimSource:
-    """The embedded market simulator as a source of normalized events."""
-
-    name = "sim"
-
-    def __init__(self, config: Config, seed: int | None = None):
-        self.simulator = MarketSimulator(config, seed=seed)
-        self.cursor: float | None = None
-
-    def events(self, until: float):
-        """Every event from the last call up to ``until`` (Unix s)."""
-        if self.cursor is None:
-            self.cursor = until - 1.0
-        if until <= self.cursor:
-            return []
-        events = self.simulator.step(self.cursor, until)
-        self.cursor = until
-        return events
-
-
-class FeedSource:
-    """Market data over the wire, on the wall clock: the real venues (``live``) or the wire-level
-    simulator on loopback (``wire-sim``), both through the venue adapters of :mod:`bpjax.feeds`."""
-
-    simulated = False
-
-    def __init__(self, config: Config, wire_sim: bool, seed: int | None = None):
-        from bpjax.feeds.client import LiveFeeds
-        from bpjax.sim.wire import WireExchange
-
-        self.name = "wire-sim" if wire_sim else "live"
-        self.exchange = WireExchange(config, seed=seed) if wire_sim else None
-        self.feeds = LiveFeeds(config, exchange=self.exchange)
-        self.started = False
-
-    def start(self, wait: bool = True) -> None:
-        if not self.started:
-            self.feeds.start(wait=wait)
-            self.started = True
-
-    def events(self, until: float):
-        self.start()
-        return self.feeds.events(until)
-
-    def backfill(self, end: float) -> dict[float, list]:
-        self.start()
-        return self.feeds.backfill(end)
-
-    def health(self) -> dict[str, object]:
-        return self.feeds.health() if self.started else {}
-
-    def close(self) -> None:
-        if self.started:
-            self.feeds.stop()
 
 
 class Published(NamedTuple):
@@ -507,70 +442,3 @@ def _recorded_weights(store: Store) -> Iterator[tuple[np.ndarray, int]] | None:
             yield from zip(weights, versions, strict=True)
 
     return ticks()
-
-
-class JsonlSink:
-    """Appends one JSON object per published (tick, mode), flushed per line."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.file: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
-
-    def __call__(self, item: Published) -> None:
-        self.file.write(json.dumps(item.record, separators=(",", ":")) + "\n")
-        self.file.flush()
-
-    def close(self) -> None:
-        self.file.close()
-
-
-class TableView:
-    """The terminal live view: bias / confidence / state per symbol and mode, refreshed per publish.
-
-    On a terminal the table is redrawn in place; otherwise one summary line per publish.
-    """
-
-    GREEN, RED, DIM, RESET = "\033[32m", "\033[31m", "\033[2m", "\033[0m"
-
-    def __init__(self, runner: Runner, stream: IO[str] | None = None):
-        self.runner = runner
-        self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty()
-        self.latest: dict[str, dict] = {}
-
-    def __call__(self, item: Published) -> None:
-        self.latest[item.mode] = item.record
-        if self.tty:
-            self.stream.write("\033[H\033[2J" + self.render(color=True) + "\n")
-        else:
-            biases = [s["bias"] for s in item.record["symbols"].values()]
-            states = [s["state"] for s in item.record["symbols"].values()]
-            directional = sum(1 for s in states if s != "neutral")
-            self.stream.write(
-                f"{item.record['time']} {item.mode:<6} mean bias {np.mean(biases):+7.2f}  "
-                f"range [{min(biases):+.1f}, {max(biases):+.1f}]  non-neutral {directional}/{len(states)}\n"
-            )
-        self.stream.flush()
-
-    def render(self, color: bool = False) -> str:
-        modes = [m for m in self.runner.modes if m in self.latest]
-        if not modes:
-            return "(nothing published yet)"
-        time_text = max(self.latest[m]["time"] for m in modes)
-        header = f"{'symbol':<14}{'price':>14}" + "".join(f" | {m:^28}" for m in modes)
-        sub = " " * 28 + "".join(f" | {'bias':>7} {'conf':>6} {'state':<13}" for _ in modes)
-        lines = [f"bpjax  {time_text}  config {self.runner.config.hash()}", header, sub, "-" * len(sub)]
-        for symbol in self.runner.symbols:
-            first = self.latest[modes[0]]["symbols"][symbol]
-            row = f"{symbol:<14}{first['price']:>14.6g}"
-            for m in modes:
-                entry = self.latest[m]["symbols"][symbol]
-                bias = f"{entry['bias']:+7.1f}"
-                if color:
-                    shade = (
-                        self.GREEN if entry["bias"] >= 15 else self.RED if entry["bias"] <= -15 else self.DIM
-                    )
-                    bias = f"{shade}{bias}{self.RESET}"
-                row += f" | {bias} {entry['confidence']:6.1f} {entry['state']:<13}"
-            lines.append(row)
-        return "\n".join(lines)

@@ -7,7 +7,7 @@ stable hash (:meth:`Config.hash`) that is stamped into every output.
 
 Structure (symbols, timeframes, modes) is static for the jitted tick; every
 number that tunes behaviour (weights, scales, thresholds) becomes a traced
-parameter in :mod:`bpjax.core.params`, so changing it never recompiles.
+parameter in :mod:`bpjax.tick.params`, so changing it never recompiles.
 """
 
 from __future__ import annotations

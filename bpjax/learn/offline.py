@@ -63,6 +63,7 @@ from bpjax.cards import REGISTRY
 from bpjax.core.config import Config, LearningConfig
 from bpjax.core.defines import STATUS_INSUFFICIENT_HISTORY, STATUS_STALE_PRICE
 from bpjax.core.fields import FIELD_INDEX
+from bpjax.core.timefmt import iso
 from bpjax.store.zarrstore import PHASE_WARMUP, Store, config_weights
 from bpjax.tick.aggregate import composite_bias
 
@@ -108,7 +109,7 @@ class History:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         arrays = {k: v for k, v in values.items() if isinstance(v, np.ndarray)}
         meta = {k: v for k, v in values.items() if not isinstance(v, np.ndarray)}
-        _atomic(path, lambda f: np.savez(f, meta=json.dumps(meta), **arrays), binary=True)
+        atomic_write(path, lambda f: np.savez(f, meta=json.dumps(meta), **arrays), binary=True)
 
     @classmethod
     def load(cls, path: str) -> History:
@@ -421,7 +422,7 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _corr(x: np.ndarray, y: np.ndarray) -> float | None:
+def pearson(x: np.ndarray, y: np.ndarray) -> float | None:
     if len(x) < 3 or np.std(x) == 0 or np.std(y) == 0:
         return None
     return float(np.corrcoef(x, y)[0, 1])
@@ -439,9 +440,9 @@ def metrics(
     """The metrics of a model's positions (T, S) in [-1, 1] (NaN: not evaluated at that tick)."""
     scored = np.isfinite(position) & usable & np.isfinite(z)
     p, y = position[scored], z[scored]
-    ic, rank_ic = _corr(p, y), None
+    ic, rank_ic = pearson(p, y), None
     if ic is not None:
-        rank_ic = _corr(_ranks(p), _ranks(y))
+        rank_ic = pearson(_ranks(p), _ranks(y))
     called = (p != 0) & (y != 0)
     per_tick, change = _book(position, step_return, funding, usable, tick_seconds, learning)
     evaluated = np.isfinite(position).any(axis=1)
@@ -571,7 +572,7 @@ class WalkForward:
         scored = test_ticks[:, None] & h.usable & np.isfinite(self.targets.z)
         for k, name in enumerate(h.categories):
             x, y = scores[:, :, k][scored], self.targets.z[scored]
-            ic = _corr(x, y)
+            ic = pearson(x, y)
             category_rows[name] = {
                 "weight": None if self.weights is None else round(float(self.weights[k]), 5),
                 "test_ic": _round(ic),
@@ -594,14 +595,14 @@ class WalkForward:
             "tick_seconds": h.tick_seconds,
             "ticks": len(h.time),
             "symbols": len(h.symbols),
-            "time_range": [_iso(h.time[0]), _iso(h.time[-1])],
+            "time_range": [iso(h.time[0]), iso(h.time[-1])],
             "config_hash": h.config_hash,
             "learning": asdict(self.learning),
             "loss": "-pearson_ic(bias, target) + l2 * mean((w - 1)^2)",
             "folds": [
                 {
-                    "train": [_iso(h.time[f.train.start]), _iso(h.time[f.train.stop - 1])],
-                    "test": [_iso(h.time[f.test.start]), _iso(h.time[f.test.stop - 1])],
+                    "train": [iso(h.time[f.train.start]), iso(h.time[f.train.stop - 1])],
+                    "test": [iso(h.time[f.test.start]), iso(h.time[f.test.stop - 1])],
                     "test_metrics": self.metrics_of(model, f.test),
                     "equal_weights_metrics": self.metrics_of("equal_weights", f.test),
                 }
@@ -628,10 +629,6 @@ def _only(position: np.ndarray, ticks: slice) -> np.ndarray:
     out = np.full_like(position, np.nan)
     out[ticks] = position[ticks]
     return out
-
-
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(float(t), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def walk_forward(
@@ -695,7 +692,7 @@ def walk_forward(
 
 
 # --- weights files -------------------------------------------------------------------------------
-def _atomic(path: str, write: Callable, binary: bool = False) -> None:
+def atomic_write(path: str, write: Callable, binary: bool = False) -> None:
     """Write through a temporary file in the same folder, then rename: readers never see half."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -722,8 +719,8 @@ def save_weights(
         document = read_weights_file(path, categories)
     document["modes"][mode] = {c: round(float(w), 6) for c, w in zip(categories, weights, strict=True)}
     document["sources"][mode] = source
-    document["created"] = _iso(dt.datetime.now(dt.UTC).timestamp())
-    _atomic(path, lambda f: json.dump(document, f, indent=1, sort_keys=True))
+    document["created"] = iso(dt.datetime.now(dt.UTC).timestamp())
+    atomic_write(path, lambda f: json.dump(document, f, indent=1, sort_keys=True))
     return document
 
 

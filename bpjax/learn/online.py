@@ -42,7 +42,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bpjax.core.config import Config, LearningConfig
-from bpjax.learn.offline import WEIGHTS_FORMAT, LearnError, Rows, _atomic, _iso, bias, fit, read_weights_file
+from bpjax.core.timefmt import iso
+from bpjax.learn.offline import (
+    WEIGHTS_FORMAT,
+    LearnError,
+    Rows,
+    atomic_write,
+    bias,
+    fit,
+    read_weights_file,
+)
 
 log = logging.getLogger(__name__)
 INDEX = "index.json"
@@ -71,7 +80,7 @@ def step_settings(learning: LearningConfig) -> LearningConfig:
 
 def _when(t: float) -> str | None:
     """ISO time, or None for the first version (live from the start)."""
-    return _iso(t) if math.isfinite(t) else None
+    return iso(t) if math.isfinite(t) else None
 
 
 class VersionStore:
@@ -98,7 +107,7 @@ class VersionStore:
             },
             "scores": version.scores,
         }
-        _atomic(self.path(version.number), lambda f: json.dump(document, f, indent=1, sort_keys=True))
+        atomic_write(self.path(version.number), lambda f: json.dump(document, f, indent=1, sort_keys=True))
 
     def read(self, number: int) -> Version:
         path = self.path(number)
@@ -132,7 +141,7 @@ class VersionStore:
                 for v in sorted(versions.values(), key=lambda v: v.number)
             ],
         }
-        _atomic(os.path.join(self.folder, INDEX), lambda f: json.dump(document, f, indent=1))
+        atomic_write(os.path.join(self.folder, INDEX), lambda f: json.dump(document, f, indent=1))
 
     def resume(self) -> tuple[int, dict[int, Version]] | None:
         """(live version, known versions) from the folder, or None when it holds none."""
@@ -404,19 +413,19 @@ class OnlineLearner:
         self.versions[number] = version
         self.live = number
         self.store.write_index(self.live, self.versions)
-        self.events.append({"time": _iso(t), "event": "step", "version": number})
+        self.events.append({"time": iso(t), "event": "step", "version": number})
         log.info("online learning: version %d live (%s)", number, scores)
         return True
 
     def rollback(self, t: float, verdict: dict) -> bool:
         bad = self.versions[self.live]
         bad.status = "rolled_back"
-        bad.scores = {**bad.scores, "rolled_back": {**verdict, "time": _iso(t)}}
+        bad.scores = {**bad.scores, "rolled_back": {**verdict, "time": iso(t)}}
         self.live = bad.parent
         self.versions[self.live].status = "live"
         self.store.write_index(self.live, self.versions)
         self.events.append(
-            {"time": _iso(t), "event": "rollback", "from": bad.number, "to": self.live, **verdict}
+            {"time": iso(t), "event": "rollback", "from": bad.number, "to": self.live, **verdict}
         )
         log.warning(
             "online learning: version %d scored IC %.4f against its parent's %.4f on %d live samples; "

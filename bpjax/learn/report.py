@@ -13,7 +13,8 @@ import time
 
 import numpy as np
 
-from bpjax.learn.offline import DAY, WalkForward, _corr, _iso, pnl_curve
+from bpjax.core.timefmt import iso
+from bpjax.learn.offline import DAY, WalkForward, pearson, pnl_curve
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f")
 MODELS = ("learned", "equal_weights", "ridge", "momentum")
@@ -123,7 +124,7 @@ def _daily_ic(result: WalkForward, model: str) -> tuple[np.ndarray, np.ndarray]:
         rows = days == day
         ok = np.isfinite(position[rows]) & h.usable[rows] & np.isfinite(z[rows])
         if np.count_nonzero(ok) >= 10:
-            ic = _corr(position[rows][ok], z[rows][ok])
+            ic = pearson(position[rows][ok], z[rows][ok])
             xs.append(day)
             ys.append(np.nan if ic is None else ic)
     return np.asarray(xs), np.asarray(ys)
@@ -245,7 +246,7 @@ def write_report(result: WalkForward, report: dict, folder: str) -> str:
         ]
         for name, w in sorted(report["weights"].items(), key=lambda item: -item[1]):
             lines.append(f"| {name} | {w:.3f} | {cell(report['categories'][name]['test_ic'])} |")
-    lines += ["", f"Written {_iso(time.time())} by `bpjax {'train' if result.fold_weights else 'evaluate'}`."]
+    lines += ["", f"Written {iso(time.time())} by `bpjax {'train' if result.fold_weights else 'evaluate'}`."]
     path = os.path.join(folder, "report.md")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -70,6 +70,7 @@ from bpjax.core.defines import (
     SHORT_LIQUIDATED,
 )
 from bpjax.core.fields import FIELD_INDEX, group_fields
+from bpjax.core.timefmt import iso
 from bpjax.feeds.binance import KLINE_COLUMNS
 from bpjax.ingest.events import (
     Bars,
@@ -196,7 +197,7 @@ def validate(table: Table, strict: bool) -> dict[str, object]:
             i = rows[same[0] + 1]
             raise ImportDataError(
                 f"{path}: {same.size} duplicate {table.kind} row(s) for {symbol}, first at row {i} "
-                f"({_iso(ts[same[0]])}): remove the duplicates"
+                f"({iso(ts[same[0]])}): remove the duplicates"
             )
         if table.seconds and step.size:
             missing = np.round(step / table.seconds).astype(np.int64) - 1
@@ -227,10 +228,6 @@ def validate(table: Table, strict: bool) -> dict[str, object]:
             "looks like percent, not a fraction (wrong units)"
         )
     return {"gaps": gaps, "widest_gap_seconds": widest, "reordered": reordered}
-
-
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _bar_seconds(table_symbol: np.ndarray, open_ts: np.ndarray, path: str) -> int:
@@ -732,7 +729,7 @@ def plan_import(
         opens = origin - tick  # the store's first tick covers (opens, origin]
         if all(t.ts[-1] <= opens for t in tables) and all(c.recv[-1] <= opens for c in captures):
             raise ImportDataError(
-                f"the data ends before {store.path} starts ({_iso(opens)}): a store is extended "
+                f"the data ends before {store.path} starts ({iso(opens)}): a store is extended "
                 "forward only; import the earlier history into a new store"
             )
         early = 0
@@ -741,7 +738,7 @@ def plan_import(
             early += int(np.count_nonzero(~keep))
             table.select(keep)
         if early:
-            notes.append(f"skipped {early} row(s) before the store's first tick ({_iso(opens)})")
+            notes.append(f"skipped {early} row(s) before the store's first tick ({iso(opens)})")
         tables = [t for t in tables if t.rows]
     first = min([float(t.ts[0]) for t in tables] + [float(c.recv[0]) for c in captures])
     last = max([float(t.ts[-1]) for t in tables] + [float(c.recv[-1]) for c in captures])
@@ -1006,8 +1003,8 @@ def run_import(
         "files": [os.path.basename(t.path) for t in plan.tables]
         + [os.path.basename(c.path) for c in plan.captures],
         "rows": sum(t.rows for t in plan.tables) + sum(c.rows for c in plan.captures),
-        "from": _iso(float(grid[0])),
-        "to": _iso(float(grid[-1])),
+        "from": iso(float(grid[0])),
+        "to": iso(float(grid[-1])),
     }
     imports.append(record)
     store.group.attrs["imports"] = imports
@@ -1027,7 +1024,7 @@ def run_import(
     return {
         "store": out,
         "rows": dict(rows),
-        "time_range": [_iso(float(grid[0])), _iso(float(grid[-1]))],
+        "time_range": [iso(float(grid[0])), iso(float(grid[-1]))],
         "tick_seconds": tick,
         "symbols": len(plan.symbols),
         "symbols_with_data": len(

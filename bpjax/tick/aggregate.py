@@ -41,9 +41,9 @@ import jax.numpy as jnp
 
 from bpjax.cards.base import safe_div
 from bpjax.core.defines import STATES
-from bpjax.core.params import AGG, Params
 from bpjax.core.types import Array, Bool, Float, Int
 from bpjax.tick.lifter import CardBatch
+from bpjax.tick.params import AGG, Params
 
 STATE_CODE = {name: i for i, name in enumerate(STATES)}
 HIGHEST = jax.lax.Precision.HIGHEST  # full float32 on every backend

@@ -2,7 +2,7 @@
 
 Static versus traced, the one rule: structure is static and compiled in (symbols,
 timeframes, modes, the card list, ring length); every number is traced and passed
-in :class:`~bpjax.core.params.Params` (category weights, lookback scales, timeframe
+in :class:`~bpjax.tick.params.Params` (category weights, lookback scales, timeframe
 weights, card parameters, thresholds), so tuning and learning never recompile.
 
 A tick reads top to bottom::
@@ -42,7 +42,6 @@ from bpjax.core.defines import (
     STATUS_STALE_PRICE,
 )
 from bpjax.core.fields import FIELD_INDEX, LOWER_BOUNDS, NUM_FIELDS, UPPER_BOUNDS
-from bpjax.core.params import Params, init_params
 from bpjax.core.types import Array, Bool, Float, Int
 from bpjax.features.price import RETURNS
 from bpjax.features.streams import StreamBank
@@ -51,6 +50,7 @@ from bpjax.ingest.snapshot import Snapshot, SnapshotLayout
 from bpjax.tick import ring as ring_buffers
 from bpjax.tick.aggregate import Aggregate, aggregate
 from bpjax.tick.lifter import WARM_WEIGHT, SliceData, run_cards
+from bpjax.tick.params import Params, init_params
 from bpjax.zones.grid import ZoneGrid, ZoneInputs, ZoneReading, ZoneState
 
 INSUFFICIENT_WARMTH = 0.5  # mean warm-up of the price history below this flags the symbol

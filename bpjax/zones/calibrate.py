@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-from bpjax.app.runner import iso
 from bpjax.core.fields import FIELD_INDEX
+from bpjax.core.timefmt import iso
 from bpjax.store.zarrstore import Store, StoreError
 from bpjax.tick.engine import ZONE_SOURCES, Engine
 from bpjax.zones.grid import LONG, SHORT
@@ -187,7 +187,7 @@ def _scored(predicted, bins_hit, notional, hit_bins) -> tuple[float, float]:
     return hit, float(np.isin(predicted, hit_bins).mean())
 
 
-def _score(tally_of, heat, grid_log, price, bins_hit, notional, bands, top_share) -> None:
+def score_heatmap(tally_of, heat, grid_log, price, bins_hit, notional, bands, top_share) -> None:
     """Score one case (a symbol, a side, a horizon): ``heat`` (bin,) the model's density,
     ``grid_log`` (bin,) log price of the bins, ``bins_hit`` the bin of every liquidation."""
     distance = np.abs(grid_log - math.log(price))
@@ -275,7 +275,7 @@ def calibrate(
                     bins_hit = np.clip(
                         np.rint((log_price[inside] - grid_log[0]) / width).astype(int), 0, len(grid_log) - 1
                     )
-                    _score(
+                    score_heatmap(
                         lambda band, h=h: tallies[h][band],
                         outputs["zone_heat"][k][side, :, sym],
                         grid_log,

@@ -17,7 +17,7 @@ import zlib
 import jax
 import numpy as np
 
-from bpjax.app.runner import iso
+from bpjax.core.timefmt import iso
 from bpjax.store.zarrstore import Store, StoreError
 from bpjax.tick.engine import ZONE_SOURCES, Engine
 from bpjax.zones.grid import KINDS, LONG, SHORT
