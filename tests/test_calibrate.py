@@ -8,6 +8,7 @@ import math
 import os
 
 import numpy as np
+import pytest
 
 from bpjax.app.cli import main
 from bpjax.zones.calibrate import Tally, score_heatmap
@@ -85,6 +86,7 @@ def test_bad_calibration_options_are_refused(tmp_path, capsys):
         assert "store error" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_real_liquidation_log(shared, tmp_path, capsys):
     """The 840 real Binance liquidations: figures for every band, consistent with each other, and
     the heatmap ahead of the uniform baseline over the grid's range (the claim the README makes;

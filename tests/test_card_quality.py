@@ -45,6 +45,7 @@ def long_run(engine, config):
     return low, high, confident
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SELECTED.names)
 def test_no_card_is_dead_over_a_long_run(engine, long_run, name):
     """Every card's direction (where it is confident) moves over the run for some slice."""

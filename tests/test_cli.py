@@ -27,6 +27,7 @@ def sixty_ticks(tmp_path_factory):
     return result, [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_run_publishes_every_mode_on_its_cadence(sixty_ticks, default_config):
     _, records = sixty_ticks
     by_mode = {m: [r for r in records if r["mode"] == m] for m in default_config.mode_names}
@@ -37,6 +38,7 @@ def test_run_publishes_every_mode_on_its_cadence(sixty_ticks, default_config):
     assert times == sorted(times)
 
 
+@pytest.mark.slow
 def test_every_record_is_well_formed_and_in_range(sixty_ticks, default_config):
     _, records = sixty_ticks
     for record in records:
@@ -59,6 +61,7 @@ def test_every_record_is_well_formed_and_in_range(sixty_ticks, default_config):
     assert len(set(biases)) > 20  # a live market, not constants
 
 
+@pytest.mark.slow
 def test_run_reports_a_summary_and_a_table(sixty_ticks):
     result, _ = sixty_ticks
     summary = json.loads(result.stderr.strip().splitlines()[-1])["summary"]
@@ -78,6 +81,7 @@ def test_cards_json_lists_the_registry():
         assert card["description"] and card["inputs"]
 
 
+@pytest.mark.slow
 def test_bench_json_has_results_and_baselines():
     result = bpjax("bench", "--json", "--symbols", "6", "--ticks", "20", "--baseline-seconds", "0.2")
     assert result.returncode == 0, result.stderr
@@ -122,6 +126,7 @@ def test_the_card_catalogue_is_generated_and_current():
         assert f"### {name}" in path.read_text()
 
 
+@pytest.mark.slow
 def test_the_readme_python_example_runs():
     import re
     from pathlib import Path
@@ -135,6 +140,7 @@ def test_the_readme_python_example_runs():
     assert promised.endswith(f"(21, 3, {len(REGISTRY.categories)})")
 
 
+@pytest.mark.slow
 def test_run_by_default_goes_through_the_wire_level_simulator(tmp_path):
     """`bpjax run` with no --source: local exchange servers, the real adapters, wall-clock ticks."""
     from bpjax.core.config import DEFAULT_CONFIG_PATH

@@ -151,6 +151,7 @@ def test_changing_weights_or_scales_changes_outputs_without_recompiling(engine, 
         engine.params.with_category_weights(np.ones(3))
 
 
+@pytest.mark.slow
 def test_jit_and_no_jit_agree(engine, live_scenario):
     snapshots = live_scenario.snapshots[-3:]
     jitted, eager = engine.init(), engine.init()

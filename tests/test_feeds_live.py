@@ -226,6 +226,7 @@ def test_a_venue_down_masks_its_fields_while_the_others_stay_up(live):
     assert wait_until(lambda: bool(live.pump().valid[:, FIELD_INDEX["mid_okx"]].all()))
 
 
+@pytest.mark.slow
 def test_engine_keeps_publishing_and_confidence_drops_when_the_primary_venue_goes_down():
     config = live_config()
     source = FeedSource(config, wire_sim=True, seed=5)

@@ -223,6 +223,7 @@ def test_bars_parquet_recognises_each_file_by_its_columns(tmp_path):
     assert value(store, DAY + 7200, "ETHUSDT", "funding_rate")[1] is False
 
 
+@pytest.mark.slow
 def test_a_coarse_tick_masks_the_finer_timeframes_in_the_engine(tmp_path):
     """An import on a 5 m tick keeps the config's 1 m timeframe, and the engine gives it no weight:
     its cards have no confidence and the outputs do not depend on what the 1 m ring holds."""
@@ -433,6 +434,7 @@ def bpjax(*args, timeout=900):
     )
 
 
+@pytest.mark.slow
 def test_real_bars_import_end_to_end_with_exact_values(shared, tmp_path):
     folder = os.path.join(shared, "data", "sample", "binance_um_bars")
     out = tmp_path / "bars"
@@ -499,6 +501,7 @@ def test_real_liquidations_import_with_coverage(shared, tmp_path):
     assert value(store, t + 60, "BTCUSDT", "liq_long_notional")[1] is True
 
 
+@pytest.mark.slow
 def test_real_aggtrades_parquet_and_ws_capture_import_and_replay(shared, tmp_path):
     trades = os.path.join(shared, "data", "sample", "binance_um_aggtrades", "aggtrades_2024-08-15_16.parquet")
     summary = run_import(
@@ -574,6 +577,7 @@ def test_index_and_premium_klines_set_the_index_only(tmp_path):
     assert ok and got == np.float32(close / 1.0004)
 
 
+@pytest.mark.slow
 def test_an_import_killed_mid_write_is_finished_by_running_it_again(tmp_path):
     """SIGKILL while importing leaves a store of whole chunks; the same command again merges the
     ticks already written and appends the rest: the result equals an uninterrupted import."""

@@ -280,6 +280,7 @@ def test_weights_files_merge_modes_and_refuse_bad_content(tmp_path):
 
 
 # --- end to end: bpjax train / evaluate on an imported store -------------------------------------
+@pytest.mark.slow
 def test_train_and_evaluate_end_to_end(tmp_path, capsys):
     from bpjax.app.cli import main
     from bpjax.learn.offline import History as Cached

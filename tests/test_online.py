@@ -189,6 +189,7 @@ def bpjax(*args, timeout=900):
     )
 
 
+@pytest.mark.slow
 def test_run_learn_end_to_end_on_the_simulator_and_resume(tmp_path):
     """``bpjax run --source sim --learn DIR``: the scalp mode (5 min horizon) learns within 40
     simulated minutes (it may also roll back: the simulator's market is not the planted one);
@@ -237,6 +238,7 @@ def test_run_learn_end_to_end_on_the_simulator_and_resume(tmp_path):
     assert result.returncode == 2 and "not a bpjax weights file" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_learning_run_replays_exactly_on_the_weights_it_ran_on(tmp_path):
     """The recording keeps every tick's category weights and learner version: both replay paths
     publish byte-identical records, though the weights changed during the run."""

@@ -36,6 +36,7 @@ def recorded(tmp_path_factory):
     return folder, store, live
 
 
+@pytest.mark.slow
 def test_replay_publishes_exactly_what_the_run_published(recorded):
     folder, store, live = recorded
     replayed = folder / "replay.jsonl"
@@ -47,6 +48,7 @@ def test_replay_publishes_exactly_what_the_run_published(recorded):
     assert summary["path"] == "scan" and summary["symbol_ticks_per_s"] > 0
 
 
+@pytest.mark.slow
 def test_the_per_tick_path_and_the_scan_path_publish_the_same_records(recorded):
     """The scan path (lax.scan over chunks, the default at --speed max, here with a chunk that
     does not divide the store so the last chunk is padded) and one engine call per tick."""
@@ -87,6 +89,7 @@ def _unix(text):
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+@pytest.mark.slow
 def test_kill_9_while_recording_leaves_a_replayable_store(tmp_path):
     path = tmp_path / "killed.zarr"
     command = ["run", "--source", "sim", "--ticks", "100000", "--record", str(path), "--quiet"]
@@ -234,6 +237,7 @@ def _rows(config, count, start):
     )
 
 
+@pytest.mark.slow
 def test_zones_of_a_symbol_from_a_recording_as_json_and_png(recorded, tmp_path):
     import struct
     import zlib

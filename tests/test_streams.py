@@ -63,6 +63,7 @@ def test_ema_wilder_and_nested_streams_match_float64():
         np.testing.assert_allclose(state[2, k], expected[2][0], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_no_float32_drift_over_100k_bars():
     """PERF-NOTES: float32 running sums drift; the bias-corrected EW form must not."""
     bank = StreamBank([Stream("log_return", 20), Stream("close", 50)])

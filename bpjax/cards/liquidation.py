@@ -2,7 +2,7 @@
 
 Two kinds of reading. *Realized* liquidations (``liq_long_notional`` / ``liq_short_notional``,
 quote notional force-closed per bar, all venues) say which side is being flushed; *estimated*
-liquidation levels, from the zone engine (SPEC section 6, :mod:`bpjax.zones.grid`), say where the
+liquidation levels, from the zone engine (:mod:`bpjax.zones.grid`), say where the
 open interest built at each price would be force-closed: spread over leverage tiers, a long
 opened at ``P`` with leverage ``L`` and maintenance margin ``m`` is liquidated at
 ``P (1 - 1/L + m)``, a short at ``P (1 + 1/L - m)``. Distances are in log price.
@@ -71,7 +71,7 @@ def liquidation_levels(x: CardInput):
     """Estimated liquidation levels as magnets: is the nearest zone of long liquidation levels
     below or of short ones above closer to price.
 
-    Formula: from the zone engine (SPEC section 6, :mod:`bpjax.zones.grid`): down = log(price / high
+    Formula: from the zone engine (:mod:`bpjax.zones.grid`): down = log(price / high
     of the nearest live zone of long levels below), up = log(low of the nearest live zone of
     short levels above / price) (the exit targets of a short and of a long position); a side
     without a zone counts as far = 0.25 (the edge of the default grid). u = (down - up) / (down
@@ -118,7 +118,7 @@ def liquidation_heatmap_density(x: CardInput):
     """Liquidation heatmap proximity: estimated and realized liquidation notional within reach
     above vs below.
 
-    Formula: the zone engine's directional score (SPEC section 6, step 6): I = (A - B) / (A + B),
+    Formula: the zone engine's directional score (step 6 of :mod:`bpjax.zones.grid`): I = (A - B) / (A + B),
     A the short liquidation levels above price and B the long ones below (estimated and
     realized), each bin weighted by exp(-distance / attraction_range). direction = I,
     strength = |direction|. Value: the liquidation notional on the heatmap, both sides.
@@ -202,7 +202,7 @@ def cascade_risk(x: CardInput):
     """Partial-liquidation / cascade risk: crowded open interest, a thin book and liquidation
     levels stacked within a short move, signed towards the larger cascade.
 
-    Formula: from the zone engine's cascade curve (SPEC section 6): C_up = short notional a rise of
+    Formula: from the zone engine's cascade curve (:mod:`bpjax.zones.grid`): C_up = short notional a rise of
     2 % would liquidate, C_down = long notional a 2 % drop would (the configured move nearest
     2 %); pull = (C_up - C_down) / (C_up + C_down); crowding = (1 + tanh(z_oi)) / 2, z_oi =
     log(OI / mean) / (sd / mean), mean and sd the EW statistics of open interest (span 200);

@@ -1,6 +1,6 @@
 """Zones: liquidity zones above and below price (pools, traps, strength, targets).
 
-Pools, traps and exit targets are read from the zone engine (SPEC section 6, :mod:`bpjax.zones.grid`:
+Pools, traps and exit targets are read from the zone engine (:mod:`bpjax.zones.grid`:
 liquidation levels on a price grid per symbol, clustered into zones); the others read the
 price action around range extremes (where stops and liquidation orders rest), volume and wick
 rejection.
@@ -51,7 +51,7 @@ def liquidity_pool_balance(x: CardInput):
     """Nearest liquidity pools: short liquidation levels above vs long ones below, by size and
     distance.
 
-    Formula: from the zone engine (SPEC section 6): N_up, d_up = estimated notional and log
+    Formula: from the zone engine (:mod:`bpjax.zones.grid`): N_up, d_up = estimated notional and log
     distance of the nearest live zone of short levels above price, N_dn, d_dn of long levels
     below (0 where there is none); h = sigma sqrt(n), n = 50 bars x mode scale, sigma the EW std of
     1-bar log returns (span 50). Pull g_up = N_up / (1 + d_up / h), g_dn = N_dn / (1 + d_dn / h).
@@ -79,7 +79,7 @@ def liquidity_pool_balance(x: CardInput):
 def stop_hunt_trap(x: CardInput):
     """Stop hunt / liquidity trap: liquidity swept and given back.
 
-    Formula: the zone engine's traps (SPEC section 6, step 7): T_dn = strength of the strongest
+    Formula: the zone engine's traps (step 7 of :mod:`bpjax.zones.grid`): T_dn = strength of the strongest
     zone of long levels that price swept and traded back above (a bear trap), T_up the same for
     short levels swept and traded back below. Where there is a trap, direction = clip(T_dn -
     T_up, -1, 1). Otherwise the price action of the range, over n = 20 bars (x mode scale):

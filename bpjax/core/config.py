@@ -176,7 +176,7 @@ class FeedsConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class ZonesConfig:
-    """The liquidation zone engine's price grid and position model (SPEC section 6)."""
+    """The liquidation zone engine's price grid and position model (:mod:`bpjax.zones.grid`)."""
 
     bins: int = setting(128, low=8, high=4_096, doc="price bins per symbol")
     range: float = setting(0.25, low=0.01, high=2.0, doc="grid half-width, log price (0.25 = about +-25 %)")
@@ -200,7 +200,7 @@ class ZonesConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class LearningConfig:
-    """How the category weights are learned (SPEC section 7; ``bpjax train``, the online loop).
+    """How the category weights are learned (``bpjax train``, the online loop of ``bpjax run --learn``).
 
     Not part of :meth:`Config.hash`: these settings change what training produces, not what the
     engine computes from given weights (a weights file stamps the settings that made it)."""

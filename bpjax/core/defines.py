@@ -52,7 +52,7 @@ FEED_GROUPS: tuple[str, ...] = (
 # --- book depth bands, in basis points from mid --------------------------------------------------
 DEPTH_BANDS_BPS: tuple[int, ...] = (10, 50, 200)
 
-# --- the 25 card categories of SPEC.md section 4, in catalogue order -----------------------------
+# --- the 25 card categories, in catalogue order -----------------------------
 CATEGORIES: tuple[str, ...] = (
     "price_momentum",
     "trend",

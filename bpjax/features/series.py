@@ -8,8 +8,8 @@ a series, and import order cannot change what a name means. A series masks what 
 compute (a missing field, a division by zero) and returns float32 values.
 
 Cards name series by string in their :class:`~bpjax.features.streams.Stream` and
-:class:`~bpjax.features.windows.Window` declarations; ``bpjax cards`` and ``docs/cards.md``
-list each with its description.
+:class:`~bpjax.features.windows.Window` declarations; an unknown name raises when the
+declaration is made, with the valid names in the message.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Binance USD-M futures: WebSocket frames and REST bodies to normalized events.
 
-Streams (FEEDS.md section 2), routed by entry point since Binance's 2026 split:
+Streams, routed by entry point since Binance's 2026 split:
 
     /public   <sym>@depth@100ms (diff book), <sym>@bookTicker (best bid/ask)
     /market   <sym>@aggTrade, <sym>@markPrice@1s (mark, index, funding), <sym>@forceOrder

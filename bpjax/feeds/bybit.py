@@ -1,4 +1,4 @@
-"""Bybit v5 linear perpetuals: WebSocket frames to normalized events (FEEDS.md section 3).
+"""Bybit v5 linear perpetuals: WebSocket frames to normalized events.
 
 Topics per symbol on ``/v5/public/linear``: ``publicTrade.{s}``, ``orderbook.{depth}.{s}``,
 ``tickers.{s}`` (mark, index, funding, next funding time, open interest) and

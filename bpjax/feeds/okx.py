@@ -1,4 +1,4 @@
-"""OKX v5 perpetual swaps: WebSocket frames and REST bodies to normalized events (FEEDS.md section 4).
+"""OKX v5 perpetual swaps: WebSocket frames and REST bodies to normalized events.
 
 Channels on ``/ws/v5/public`` per instrument: ``trades``, ``books`` (400 levels, snapshot
 then 100 ms updates), ``mark-price``, ``funding-rate``, ``open-interest``; and

@@ -1,4 +1,4 @@
-"""Learning the category weights (SPEC section 7): ``bpjax train`` and ``bpjax evaluate``.
+"""Learning the category weights: ``bpjax train`` and ``bpjax evaluate``.
 
 **History.** A recording (or an import) is replayed once on the scan path, the live tick's own
 code, keeping at every tick the two per-category sums the composite bias is made of: S, the

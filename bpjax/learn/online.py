@@ -1,4 +1,4 @@
-"""The self-learning loop (SPEC section 7): ``bpjax run --learn DIR``.
+"""The self-learning loop: ``bpjax run --learn DIR``.
 
 While the engine runs, the live ticks' per-category sums (S, C: what the composite bias is
 made of; ``TickOutput.category_signal`` / ``category_confidence``), one tick per

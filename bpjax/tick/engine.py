@@ -264,7 +264,7 @@ class Engine:
         window_cache = self.windows.refresh(state.windows, view)
         windows = self.windows.compute(window_cache, view, params.lookback_scale)
 
-        # the liquidation zone engine (SPEC section 6) on the tick's own values; the liquidation and
+        # the liquidation zone engine (bpjax.zones.grid) on the tick's own values; the liquidation and
         # zones cards read it
         price = step.open_bar.values[0, FIELD_INDEX["close"]]
         price = jnp.where(price > 0, price, 0.0)

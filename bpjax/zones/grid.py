@@ -1,4 +1,4 @@
-"""The liquidation zone engine of SPEC section 6: where leveraged positions would be forced out,
+"""The liquidation zone engine: where leveraged positions would be forced out,
 on a price grid per symbol, as tensor operations inside the jitted tick. :meth:`ZoneGrid.step`
 keeps the grids (steps 1 and 2, below); :meth:`ZoneGrid.read` turns them into the heatmap,
 zones, strength, directional imbalance, zone kinds, exit targets and the cascade curve (steps
