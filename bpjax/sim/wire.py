@@ -3,7 +3,8 @@
 :class:`WireMarket` steps :class:`bpjax.sim.market.MarketSimulator` on the wall clock and turns its
 events into the frames Binance, Bybit and OKX send (what the adapters of bpjax.feeds parse):
 prices and sizes as decimal strings, millisecond timestamps, diff books with each venue's
-sequence ids (Binance ``U``/``u``/``pu``, Bybit ``u``, OKX ``seqId``/``prevSeqId`` with checksum 0), OKX sizes in
+sequence ids (Binance ``U``/``u``/``pu``, Bybit ``u``, OKX ``seqId``/``prevSeqId`` with checksum 0),
+OKX sizes in
 contracts. :class:`VenueServer` subclasses serve them on loopback with aiohttp: the
 subscribe/ack/ping protocol of each venue's WebSocket and the REST endpoints the adapters
 call. ``bpjax run`` (``--source wire-sim``) starts the three servers and points the venue
